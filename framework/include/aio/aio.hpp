@@ -1,0 +1,12 @@
+// aio/aio.hpp — public. The umbrella include: everything aio offers.
+#pragma once
+
+#include <aio/compose.hpp>
+#include <aio/exceptions.hpp>
+#include <aio/futures.hpp>
+#include <aio/generators.hpp>
+#include <aio/runners.hpp>
+#include <aio/taskgroups.hpp>
+#include <aio/tasks.hpp>
+#include <aio/timeouts.hpp>
+#include <aio/use_task.hpp>

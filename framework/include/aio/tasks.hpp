@@ -1,0 +1,185 @@
+// aio/tasks.hpp — public. Task<T>, TaskHandle<T>, create_task, sleep and the task registry.
+//
+// A Task<T> is a lazy coroutine (Asio's awaitable): nothing runs until it is
+// awaited or handed to create_task. create_task schedules it on the running
+// loop and returns a TaskHandle, asyncio's Task: the loop owns the task until
+// it ends, so dropping the handle never stops it (no "task was destroyed but
+// it is pending" surprise). Ready tasks run in FIFO order, as in asyncio.
+//
+// Cancellation model. handle.cancel() asks the task to stop: the aio wait it
+// is suspended in (sleep, queue get, lock acquire, stream read, join, ...)
+// raises aio::CancelledError; if it is not waiting, the next aio wait raises
+// it. One cancel() raises one CancelledError: a task may catch it, await its
+// clean-up and go on, exactly as in asyncio. CancelledError is not a
+// std::exception, so `catch (const std::exception&)` does not swallow it.
+// Raw Asio operations awaited with aio::use_task behave the same; with
+// asio::use_awaitable they report cancellation the Asio way
+// (std::system_error with asio::error::operation_aborted), and a task that
+// ends that way after cancel() still counts as cancelled.
+//
+// Threading: a task and its handle belong to the loop thread that created
+// them; nothing here is thread-safe (use Loop::call_soon_threadsafe).
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <aio/detail/task_state.hpp>
+#include <aio/exceptions.hpp>
+#include <aio/use_task.hpp>
+
+namespace aio {
+
+// A lazy coroutine producing T. Every aio function that waits returns one.
+template <class T = void>
+using Task = asio::awaitable<T>;
+
+template <class T>
+class TaskHandle;
+
+namespace detail {
+
+bool is_operation_aborted(const std::exception_ptr& e) noexcept;
+
+template <class T>
+asio::awaitable<void> run_task(std::shared_ptr<TaskState<T>> st, asio::awaitable<T> body) {
+  // aio delivers cancellation itself, as CancelledError, at aio waits.
+  co_await asio::this_coro::throw_if_cancelled(false);
+  // create_task only schedules: the body starts on a later loop turn, after
+  // the tasks already ready (asyncio's call_soon(task.__step)).
+  co_await asio::post(asio::use_awaitable);
+  st->started = true;
+  if (co_await cancel_pending()) {
+    st->end_cancelled();
+    co_return;
+  }
+  std::optional<Stored<T>> result;
+  std::exception_ptr error;
+  bool cancelled = false;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(body);
+      result.emplace();
+    } else {
+      result.emplace(co_await std::move(body));
+    }
+  } catch (const CancelledError&) {
+    cancelled = true;
+  } catch (...) {
+    error = std::current_exception();
+    cancelled = st->cancel_requested && is_operation_aborted(error);
+  }
+  if (cancelled)
+    st->end_cancelled();
+  else if (error)
+    st->end_failed(std::move(error));
+  else
+    st->end_with(std::move(*result));
+}
+
+}  // namespace detail
+
+// A scheduled task, like asyncio.Task. Copies share the task.
+template <class T = void>
+class TaskHandle {
+ public:
+  TaskHandle() = default;
+
+  bool valid() const noexcept { return static_cast<bool>(st_); }
+  bool done() const noexcept { return st_->done(); }
+  bool cancelled() const noexcept { return st_->cancelled(); }
+
+  // Requests cancellation; false if the task is already done.
+  bool cancel(std::string msg = {}) { return st_->cancel(std::move(msg)); }
+
+  // The task's value; rethrows its exception; CancelledError if it was
+  // cancelled; InvalidStateError if it is not done.
+  T result() const {
+    auto& v = st_->value();
+    if constexpr (std::is_void_v<T>) {
+      (void)v;
+    } else if constexpr (std::is_copy_constructible_v<T>) {
+      return v;
+    } else {
+      return std::move(v);
+    }
+  }
+
+  // The task's exception or nullptr; InvalidStateError if not done,
+  // CancelledError if cancelled (as asyncio).
+  std::exception_ptr exception() const {
+    st_->check_done();
+    if (st_->cancelled()) throw CancelledError(st_->cancel_message());
+    return st_->error();
+  }
+
+  std::string get_name() const { return st_->name; }
+  void set_name(std::string name) { st_->name = std::move(name); }
+
+  // Scheduled on the loop once the task is done (at once if it is).
+  void add_done_callback(std::function<void(const TaskHandle&)> cb) {
+    TaskHandle self = *this;
+    st_->add_done_callback([self, cb = std::move(cb)] { cb(self); });
+  }
+
+  // Waits for the task and returns its result or rethrows its exception.
+  //
+  // Cancellation: cancelling the waiter cancels the task too and waits for
+  // it to finish; the task's outcome is what join() then returns or throws
+  // (CancelledError if it ended cancelled). Use shield() to keep it running.
+  [[nodiscard]] Task<T> join() const {
+    auto st = st_;
+    co_await detail::await_done(*st, true);
+    if constexpr (std::is_void_v<T>) {
+      st->value();
+    } else {
+      co_return TaskHandle(st).result();
+    }
+  }
+
+  // Internal: the shared state.
+  const std::shared_ptr<detail::TaskState<T>>& state() const noexcept { return st_; }
+  explicit TaskHandle(std::shared_ptr<detail::TaskState<T>> st) : st_(std::move(st)) {}
+
+ private:
+  std::shared_ptr<detail::TaskState<T>> st_;
+};
+
+// Schedules `task` on the running loop. RuntimeError outside a running loop.
+template <class T>
+TaskHandle<T> create_task(Task<T> task, std::string name = {}) {
+  auto& loop = detail::require_running_loop();
+  auto st = std::make_shared<detail::TaskState<T>>(std::move(name));
+  detail::register_task(loop, *st);
+  asio::co_spawn(detail::loop_context(loop), detail::run_task<T>(st, std::move(task)),
+                 asio::bind_cancellation_slot(st->signal.slot(), asio::detached));
+  return TaskHandle<T>(std::move(st));
+}
+
+// Suspends the calling task for `delay`. sleep(0s) yields once: every task
+// that is ready runs before the caller resumes.
+//
+// Cancellation: raises CancelledError at once; nothing is lost.
+[[nodiscard]] Task<void> sleep(std::chrono::steady_clock::duration delay);
+
+// Tasks of the running loop that have not finished, and their names.
+std::size_t all_tasks_count();
+std::vector<std::string> all_task_names();
+
+}  // namespace aio
