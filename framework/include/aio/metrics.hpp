@@ -1,0 +1,133 @@
+// aio/metrics.hpp — public. Prometheus exposition and built-in instrumentation.
+//
+// A facade over prometheus-cpp: no prometheus-cpp type appears here, so code
+// that includes aio never compiles prometheus-cpp's headers. The instruments
+// are thread-safe (atomic), so loops on several threads may share a Registry.
+//
+//   aio::metrics::Registry registry;
+//   aio::metrics::install_process_metrics(registry);
+//   aio::metrics::Exposer exposer(registry, "0.0.0.0", 9100);   // GET /metrics
+//   aio::ServerOptions opts; opts.name = "echo"; opts.metrics = &registry;
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aio::metrics {
+
+using Labels = std::map<std::string, std::string>;
+
+class Registry;
+
+// Handles to one labelled series; cheap to copy; valid while the Registry lives.
+class Counter {
+ public:
+  Counter() = default;
+  void inc(double v = 1.0) const;
+  double value() const;
+
+ private:
+  friend class Registry;
+  explicit Counter(void* p) : p_(p) {}
+  void* p_ = nullptr;
+};
+
+class Gauge {
+ public:
+  Gauge() = default;
+  void set(double v) const;
+  void inc(double v = 1.0) const;
+  void dec(double v = 1.0) const;
+  double value() const;
+
+ private:
+  friend class Registry;
+  explicit Gauge(void* p) : p_(p) {}
+  void* p_ = nullptr;
+};
+
+class Histogram {
+ public:
+  Histogram() = default;
+  void observe(double v) const;
+
+ private:
+  friend class Registry;
+  explicit Histogram(void* p) : p_(p) {}
+  void* p_ = nullptr;
+};
+
+class Registry {
+ public:
+  Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+  ~Registry();
+
+  // Families are created on first use and shared afterwards (same name, same help).
+  Counter counter(const std::string& name, const std::string& help, const Labels& labels = {});
+  Gauge gauge(const std::string& name, const std::string& help, const Labels& labels = {});
+  Histogram histogram(const std::string& name, const std::string& help, const std::vector<double>& buckets,
+                      const Labels& labels = {});
+
+  // The text exposition format (what GET /metrics returns).
+  std::string serialize() const;
+
+  // The underlying prometheus::Registry, for code that wants prometheus-cpp itself.
+  void* native() noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Serves GET /metrics for `registry` on its own thread (prometheus-cpp's
+// civetweb). Port 0 picks a free port; port() tells which.
+class Exposer {
+ public:
+  Exposer(Registry& registry, const std::string& host, std::uint16_t port);
+  Exposer(const Exposer&) = delete;
+  Exposer& operator=(const Exposer&) = delete;
+  ~Exposer();
+  std::uint16_t port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// process_cpu_seconds_total, process_resident_memory_bytes,
+// process_open_fds, process_start_time_seconds, read from /proc at scrape time.
+void install_process_metrics(Registry& registry);
+
+// The instruments of one server (label server=NAME), as DESIGN §3 names them:
+// aio_connections_accepted_total, aio_connections_active,
+// aio_connections_rejected_total{reason}, aio_connection_duration_seconds,
+// aio_bytes_received_total, aio_bytes_sent_total, aio_handler_errors_total,
+// aio_idle_timeouts_total.
+class ServerMetrics {
+ public:
+  ServerMetrics(Registry& registry, const std::string& server);
+  void connection_accepted();
+  void connection_closed(std::chrono::steady_clock::duration lifetime);
+  void connection_rejected(std::string_view reason);  // "max_connections", "tls_handshake", ...
+  void bytes_received(std::size_t n);
+  void bytes_sent(std::size_t n);
+  void handler_error();
+  void idle_timeout();
+
+ private:
+  Registry& registry_;
+  std::string server_;
+  Counter accepted_, received_, sent_, handler_errors_, idle_timeouts_;
+  Gauge active_;
+  Histogram duration_;
+};
+
+}  // namespace aio::metrics
