@@ -135,7 +135,10 @@ Loop& Runner::get_loop() {
 
 void Runner::close() {
   if (!loop_) return;
-  Scope scope(*this);
+  // Not Scope: close() also runs from the destructor, which must not throw
+  // when a Runner was (wrongly) used inside another running loop.
+  Loop* previous = t_running;
+  t_running = loop_.get();
   loop_->cancel_all_tasks();
   loop_->ctx_.restart();
   while (loop_->task_count_ > 0 && loop_->ctx_.run_one() > 0) {
@@ -143,6 +146,7 @@ void Runner::close() {
   loop_->ctx_.restart();
   loop_->ctx_.poll();
   loop_.reset();
+  t_running = previous;
 }
 
 Runner::Scope::Scope(Runner& r) : previous(t_running) {
