@@ -5,6 +5,7 @@
 #include <aio/exceptions.hpp>
 #include <aio/futures.hpp>
 #include <aio/generators.hpp>
+#include <aio/metrics.hpp>
 #include <aio/runners.hpp>
 #include <aio/taskgroups.hpp>
 #include <aio/tasks.hpp>

@@ -4,6 +4,12 @@
 // that includes aio never compiles prometheus-cpp's headers. The instruments
 // are thread-safe (atomic), so loops on several threads may share a Registry.
 //
+// Concurrency: Counter, Gauge and Histogram are prometheus-cpp's atomics:
+// any thread may update any handle at any time, also while a scrape runs.
+// Registry's methods lock a mutex and may be called from any thread too.
+// Handles are plain pointers: valid while their Registry lives. A
+// default-constructed handle is inert (updates do nothing, reads give 0).
+//
 //   aio::metrics::Registry registry;
 //   aio::metrics::install_process_metrics(registry);
 //   aio::metrics::Exposer exposer(registry, "0.0.0.0", 9100);   // GET /metrics
@@ -19,6 +25,8 @@
 #include <string_view>
 #include <vector>
 
+#include <asio/awaitable.hpp>
+
 namespace aio::metrics {
 
 using Labels = std::map<std::string, std::string>;
@@ -26,6 +34,7 @@ using Labels = std::map<std::string, std::string>;
 class Registry;
 
 // Handles to one labelled series; cheap to copy; valid while the Registry lives.
+// A value that only goes up. inc() with a negative value is ignored.
 class Counter {
  public:
   Counter() = default;
@@ -56,6 +65,8 @@ class Histogram {
  public:
   Histogram() = default;
   void observe(double v) const;
+  std::uint64_t count() const;  // observations so far
+  double sum() const;           // their sum
 
  private:
   friend class Registry;
@@ -71,6 +82,10 @@ class Registry {
   ~Registry();
 
   // Families are created on first use and shared afterwards (same name, same help).
+  // The same name and labels give the same series (a histogram keeps the
+  // buckets it was created with).
+  // Throws: std::invalid_argument if `name` already names a family of another
+  // type, or if a name or label is not a valid Prometheus name.
   Counter counter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge gauge(const std::string& name, const std::string& help, const Labels& labels = {});
   Histogram histogram(const std::string& name, const std::string& help, const std::vector<double>& buckets,
@@ -83,12 +98,17 @@ class Registry {
   void* native() noexcept;
 
  private:
+  friend class Exposer;
+  friend void install_process_metrics(Registry& registry);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
 // Serves GET /metrics for `registry` on its own thread (prometheus-cpp's
-// civetweb). Port 0 picks a free port; port() tells which.
+// civetweb). Port 0 picks a free port; port() tells which. `host` is an IPv4
+// address, an IPv6 address (with or without brackets) or empty for all IPv4
+// interfaces. The Exposer may outlive the Registry: it then serves nothing.
+// Throws: std::runtime_error if it cannot listen.
 class Exposer {
  public:
   Exposer(Registry& registry, const std::string& host, std::uint16_t port);
@@ -103,10 +123,25 @@ class Exposer {
 };
 
 // process_cpu_seconds_total, process_resident_memory_bytes,
-// process_open_fds, process_start_time_seconds, read from /proc at scrape time.
+// process_virtual_memory_bytes, process_open_fds, process_max_fds,
+// process_start_time_seconds, read from /proc at scrape time (by serialize()
+// and by every Exposer of `registry`). Installing twice changes nothing.
 void install_process_metrics(Registry& registry);
 
-// The instruments of one server (label server=NAME), as DESIGN §3 names them:
+// Watches how late the loop it runs on wakes a timer: every `interval` it
+// observes the delay in the histogram aio_loop_lag_seconds{loop=LOOP}
+// (buckets 50 µs .. 1 s). A loop blocked by CPU work or a blocking call
+// shows up there first. Runs until cancelled; `registry` must outlive it.
+//
+// Cancellation: ends the monitor (CancelledError); nothing is lost.
+// Throws: std::invalid_argument if `interval` is not positive.
+// Example: aio::create_task(aio::metrics::monitor_loop_lag(registry), "loop-lag");
+[[nodiscard]] asio::awaitable<void> monitor_loop_lag(Registry& registry,
+                                                     std::chrono::milliseconds interval = std::chrono::milliseconds(100),
+                                                     std::string loop = "0");
+
+// The instruments of one server (label server=NAME), as DESIGN §3 names them
+// (aio_connection_duration_seconds has buckets from 1 ms to 1 h):
 // aio_connections_accepted_total, aio_connections_active,
 // aio_connections_rejected_total{reason}, aio_connection_duration_seconds,
 // aio_bytes_received_total, aio_bytes_sent_total, aio_handler_errors_total,

@@ -1,0 +1,56 @@
+// metrics_server.cpp — ServerMetrics: the instruments of one server (DESIGN §3).
+#include <aio/metrics.hpp>
+
+#include <string>
+#include <vector>
+
+namespace aio::metrics {
+
+namespace {
+
+// Connection lifetimes: 1 ms (a refused or broken handshake) to 1 h (a long
+// chat session or tunnel).
+const std::vector<double>& duration_buckets() {
+  static const std::vector<double> b{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600};
+  return b;
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(Registry& registry, const std::string& server)
+    : registry_(registry),
+      server_(server),
+      accepted_(registry.counter("aio_connections_accepted_total", "Connections accepted.", {{"server", server}})),
+      received_(registry.counter("aio_bytes_received_total", "Bytes read from clients.", {{"server", server}})),
+      sent_(registry.counter("aio_bytes_sent_total", "Bytes written to clients.", {{"server", server}})),
+      handler_errors_(registry.counter("aio_handler_errors_total", "Connection handlers that ended with an error.",
+                                       {{"server", server}})),
+      idle_timeouts_(registry.counter("aio_idle_timeouts_total", "Connections closed for being idle too long.",
+                                      {{"server", server}})),
+      active_(registry.gauge("aio_connections_active", "Connections open now.", {{"server", server}})),
+      duration_(registry.histogram("aio_connection_duration_seconds", "How long connections stayed open.",
+                                   duration_buckets(), {{"server", server}})) {}
+
+void ServerMetrics::connection_accepted() {
+  accepted_.inc();
+  active_.inc();
+}
+
+void ServerMetrics::connection_closed(std::chrono::steady_clock::duration lifetime) {
+  active_.dec();
+  duration_.observe(std::chrono::duration<double>(lifetime).count());
+}
+
+void ServerMetrics::connection_rejected(std::string_view reason) {
+  registry_
+      .counter("aio_connections_rejected_total", "Connections refused or dropped before a handler ran.",
+               {{"server", server_}, {"reason", std::string(reason)}})
+      .inc();
+}
+
+void ServerMetrics::bytes_received(std::size_t n) { received_.inc(static_cast<double>(n)); }
+void ServerMetrics::bytes_sent(std::size_t n) { sent_.inc(static_cast<double>(n)); }
+void ServerMetrics::handler_error() { handler_errors_.inc(); }
+void ServerMetrics::idle_timeout() { idle_timeouts_.inc(); }
+
+}  // namespace aio::metrics
