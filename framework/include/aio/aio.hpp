@@ -2,12 +2,16 @@
 #pragma once
 
 #include <aio/compose.hpp>
+#include <aio/connection.hpp>
 #include <aio/exceptions.hpp>
 #include <aio/futures.hpp>
 #include <aio/generators.hpp>
 #include <aio/metrics.hpp>
 #include <aio/runners.hpp>
+#include <aio/server.hpp>
+#include <aio/streams.hpp>
 #include <aio/taskgroups.hpp>
 #include <aio/tasks.hpp>
 #include <aio/timeouts.hpp>
+#include <aio/tls.hpp>
 #include <aio/use_task.hpp>

@@ -1,0 +1,63 @@
+// aio/detail/buffer.hpp — internal. The lazily allocated read buffer and its per-loop chunk pool.
+//
+// An idle connection holds no buffer: storage is taken from a thread-local
+// (so per-loop) pool of fixed chunks when bytes arrive and handed back when
+// the buffer is drained. A buffer that must hold more than a chunk (a long
+// line, readexactly(n) with a large n) grows on the heap and is freed when
+// drained.
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+namespace aio::detail {
+
+inline constexpr std::size_t read_chunk_size = 16 * 1024;
+
+// Chunks of read_chunk_size bytes, kept per thread (at most `max_cached`).
+char* take_read_chunk();
+void give_read_chunk(char* chunk) noexcept;
+std::size_t cached_read_chunks() noexcept;
+
+class ReadBuffer {
+ public:
+  ReadBuffer() = default;
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+  ~ReadBuffer() { release(); }
+
+  std::size_t size() const noexcept { return tail_ - head_; }
+  bool empty() const noexcept { return tail_ == head_; }
+  bool has_storage() const noexcept { return data_ != nullptr; }
+  std::string_view view() const noexcept { return {data_ + head_, tail_ - head_}; }
+
+  // Free space at the tail, at least `min_free` bytes (compacts or grows).
+  std::span<char> prepare(std::size_t min_free = 1);
+  void commit(std::size_t n) noexcept { tail_ += n; }
+  void consume(std::size_t n) noexcept {
+    head_ += n;
+    if (head_ == tail_) head_ = tail_ = 0;
+  }
+  void clear() noexcept { head_ = tail_ = 0; }
+  void append(std::string_view bytes) {
+    auto space = prepare(bytes.size());
+    std::memcpy(space.data(), bytes.data(), bytes.size());
+    commit(bytes.size());
+  }
+  // Gives the storage back (to the pool for a chunk) when nothing is buffered.
+  void release_if_empty() noexcept {
+    if (empty()) release();
+  }
+
+ private:
+  void release() noexcept;
+
+  char* data_ = nullptr;
+  std::size_t cap_ = 0;
+  std::size_t head_ = 0;
+  std::size_t tail_ = 0;
+};
+
+}  // namespace aio::detail

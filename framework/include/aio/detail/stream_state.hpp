@@ -1,0 +1,145 @@
+// aio/detail/stream_state.hpp — internal. The one state a connection's readers and writers share.
+//
+// Owned by shared_ptr: StreamReader handles, the WriterLink (which all
+// StreamWriter copies share and whose end closes the connection), the
+// flusher while it runs, and the server while the connection is tracked.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <aio/detail/buffer.hpp>
+#include <aio/detail/transport.hpp>
+#include <aio/detail/wait_list.hpp>
+
+namespace aio::metrics {
+class ServerMetrics;
+}
+
+namespace aio::detail {
+
+class ServerCore;
+class StreamState;
+
+// Called by a tracked connection once it is closed and its handler is done.
+void server_connection_done(ServerCore& core, StreamState& st) noexcept;
+
+struct WriterLink {
+  std::shared_ptr<StreamState> st;
+  explicit WriterLink(std::shared_ptr<StreamState> s) : st(std::move(s)) {}
+  WriterLink(const WriterLink&) = delete;
+  WriterLink& operator=(const WriterLink&) = delete;
+  ~WriterLink();
+};
+
+class StreamState : public std::enable_shared_from_this<StreamState> {
+ public:
+  explicit StreamState(std::size_t limit);
+  StreamState(std::size_t limit, std::unique_ptr<Transport> transport, bool server_side);
+  StreamState(const StreamState&) = delete;
+  StreamState& operator=(const StreamState&) = delete;
+  ~StreamState();
+
+  // ---- reading (asyncio's StreamReader) ----
+  // Waits until more data, EOF or an error is there; rethrows the error.
+  asio::awaitable<void> wait_for_data(const char* func);
+  // Reads straight into dst (read_into's path); 0 at EOF.
+  asio::awaitable<std::size_t> receive_into(char* dst, std::size_t n);
+  void feed_data(std::string_view data);
+  void feed_eof();
+  void set_exception(std::exception_ptr e);
+  void raise_if_error() const {
+    if (error) std::rethrow_exception(error);
+  }
+
+  std::size_t limit;
+  ReadBuffer rbuf;
+  bool eof = false;
+  std::exception_ptr error;
+  bool reading = false;
+
+  // ---- writing (asyncio's transport + StreamWriter) ----
+  void write(std::string_view data);
+  void writelines(std::span<const std::string_view> parts);
+  asio::awaitable<void> drain();
+  asio::awaitable<void> flushed();  // waits until nothing is buffered (start_tls)
+  void set_write_buffer_limits(std::size_t high, std::size_t low);
+  std::size_t write_buffer_size() const noexcept { return wbuf.size() - whead + inflight.size(); }
+  bool can_write_eof() const noexcept { return transport && transport->can_write_eof(); }
+  void write_eof();
+  void close();
+  void abort();
+  bool is_closing() const noexcept { return closing || lost; }
+  asio::awaitable<void> wait_closed();
+  asio::any_io_executor executor() const { return executor_; }
+
+  std::unique_ptr<Transport> transport;
+  bool server_side = false;
+  std::string peer, local;
+
+  // ---- server bookkeeping ----
+  std::shared_ptr<ServerCore> server;
+  metrics::ServerMetrics* metrics = nullptr;
+  bool handler_done = true;
+  bool lost = false;
+  StreamState* srv_prev = nullptr;
+  StreamState* srv_next = nullptr;
+  std::chrono::steady_clock::time_point started;
+
+  void arm_idle_timer(std::chrono::steady_clock::duration idle);
+  // Called when the handler returns; detaches from the server if closed.
+  void mark_handler_done();
+  // Loses the connection: closes the transport, wakes everybody.
+  void connection_lost(std::exception_ptr err);
+
+  std::weak_ptr<WriterLink> writer_link;
+
+ private:
+  void on_read_error(const std::error_code& ec);
+  void fatal_write_error(const std::error_code& ec);
+  void sent(std::size_t n);
+  void received(std::size_t n);
+  void touch() {
+    if (idle_timeout_.count() != 0) last_activity_ = std::chrono::steady_clock::now();
+  }
+  void queue(std::string_view data);
+  void after_flush_progress();
+  void start_flush();
+  static asio::awaitable<void> flush_loop(std::shared_ptr<StreamState> self);
+  void schedule_idle_check(std::chrono::steady_clock::time_point when);
+
+  asio::any_io_executor executor_;
+  bool last_read_short_ = false;  // the socket was drained by the last read: wait before reading
+
+  std::string wbuf;
+  std::size_t whead = 0;
+  std::string inflight;  // TLS: what the async write in flight holds
+  std::size_t high_ = 64 * 1024;
+  std::size_t low_ = 16 * 1024;
+  bool closing = false;
+  bool flushing_ = false;
+  bool paused_ = false;
+  bool eof_pending_ = false;
+  bool eof_written_ = false;
+  std::exception_ptr lost_error_;
+
+  WaitList data_waiters_;
+  WaitList drainers_;
+  WaitList flushed_waiters_;
+  WaitList closed_waiters_;
+
+  std::chrono::steady_clock::duration idle_timeout_{};
+  std::chrono::steady_clock::time_point last_activity_;
+  std::unique_ptr<asio::steady_timer> idle_timer_;
+};
+
+}  // namespace aio::detail

@@ -1,0 +1,98 @@
+// open_connection and open_unix_connection, as asyncio's.
+#include <aio/connection.hpp>
+
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/ssl/context.hpp>
+
+#include <optional>
+#include <vector>
+
+#include <aio/detail/stream_state.hpp>
+#include <aio/timeouts.hpp>
+
+namespace aio {
+namespace {
+
+using Pair = std::pair<StreamReader, StreamWriter>;
+
+Pair make_pair_for(std::size_t limit, std::unique_ptr<detail::Transport> t) {
+  auto st = std::make_shared<detail::StreamState>(limit, std::move(t), false);
+  return Pair(StreamReader(st), StreamWriter(st));
+}
+
+Task<Pair> connect_tcp(std::string host, std::uint16_t port, std::size_t limit,
+                       std::shared_ptr<asio::ssl::context> ssl, std::string server_hostname) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::ip::tcp::resolver resolver(ex);
+  // g++ 12: a temporary inside a co_await expression is destroyed twice; name it.
+  const std::string service = std::to_string(port);
+  auto results = co_await resolver.async_resolve(host, service, aio::use_task);
+  std::error_code last = asio::error::host_not_found;
+  std::optional<asio::ip::tcp::socket> sock;
+  std::vector<asio::ip::tcp::endpoint> endpoints;
+  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+  for (const auto& ep : endpoints) {
+    asio::ip::tcp::socket s(ex);
+    std::error_code ec;
+    try {
+      co_await s.async_connect(ep, aio::use_task);
+    } catch (const std::system_error& e) {
+      ec = e.code();
+    }
+    if (!ec) {
+      sock.emplace(std::move(s));
+      break;
+    }
+    last = ec;
+  }
+  if (!sock) throw std::system_error(last, "connect to " + host + ":" + std::to_string(port));
+  std::unique_ptr<detail::Transport> transport;
+  if (ssl) {
+    std::error_code ec;
+    sock->set_option(asio::ip::tcp::no_delay(true), ec);
+    auto stream = std::make_unique<detail::TlsStream>(std::move(*sock), *ssl);
+    detail::prepare_tls_client(*stream, server_hostname.empty() ? host : server_hostname);
+    co_await detail::tls_handshake(*stream, asio::ssl::stream_base::client, std::chrono::seconds(60));
+    transport = detail::make_tls_transport(std::move(stream), ssl);
+  } else {
+    transport = detail::make_tcp_transport(std::move(*sock));
+  }
+  auto result = make_pair_for(limit, std::move(transport));
+  co_return result;
+}
+
+Task<Pair> connect_unix(std::string path, std::size_t limit) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::local::stream_protocol::socket sock(ex);
+  co_await sock.async_connect(asio::local::stream_protocol::endpoint(path), aio::use_task);
+  auto result = make_pair_for(limit, detail::make_unix_transport(std::move(sock)));
+  co_return result;
+}
+
+}  // namespace
+
+// Not coroutines: they only choose how to run the attempt.
+Task<Pair> open_connection(std::string host, std::uint16_t port, const ConnectOptions& options) {
+  auto attempt = connect_tcp(std::move(host), port, options.limit, options.ssl, options.server_hostname);
+  if (options.timeout.count() > 0) return wait_for(std::move(attempt), options.timeout);
+  return attempt;
+}
+
+Task<Pair> open_connection(std::string host, std::uint16_t port) {
+  const ConnectOptions options;
+  return open_connection(std::move(host), port, options);
+}
+
+Task<Pair> open_unix_connection(std::string path, const ConnectOptions& options) {
+  auto attempt = connect_unix(std::move(path), options.limit);
+  if (options.timeout.count() > 0) return wait_for(std::move(attempt), options.timeout);
+  return attempt;
+}
+
+Task<Pair> open_unix_connection(std::string path) {
+  const ConnectOptions options;
+  return open_unix_connection(std::move(path), options);
+}
+
+}  // namespace aio

@@ -1,0 +1,219 @@
+// StreamReader and StreamWriter: asyncio's streams.py over detail::StreamState.
+#include <aio/streams.hpp>
+
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+#include <aio/detail/stream_state.hpp>
+#include <aio/use_task.hpp>
+
+namespace aio {
+
+using detail::StreamState;
+
+// ---------------------------------------------------------------- StreamReader
+
+StreamReader::StreamReader(std::ptrdiff_t limit) {
+  if (limit <= 0) throw ValueError("Limit cannot be <= 0");
+  st_ = std::make_shared<StreamState>(static_cast<std::size_t>(limit));
+}
+
+bool StreamReader::at_eof() const { return st_->eof && st_->rbuf.empty(); }
+std::size_t StreamReader::limit() const { return st_->limit; }
+std::exception_ptr StreamReader::exception() const { return st_->error; }
+void StreamReader::feed_data(std::string_view data) { st_->feed_data(data); }
+void StreamReader::feed_eof() { st_->feed_eof(); }
+void StreamReader::set_exception(std::exception_ptr e) { st_->set_exception(std::move(e)); }
+
+Task<std::string> StreamReader::read(std::ptrdiff_t n) {
+  auto st = st_;
+  st->raise_if_error();
+  if (n == 0) co_return std::string();
+  if (n < 0) {
+    // Read up to EOF in limit-sized blocks, as asyncio does.
+    std::string all;
+    for (;;) {
+      auto block = co_await read(static_cast<std::ptrdiff_t>(st->limit));
+      if (block.empty()) break;
+      all += block;
+    }
+    co_return all;
+  }
+  if (st->rbuf.empty() && !st->eof) co_await st->wait_for_data("read");
+  auto view = st->rbuf.view();
+  const std::size_t take = std::min(view.size(), static_cast<std::size_t>(n));
+  std::string data(view.substr(0, take));
+  st->rbuf.consume(take);
+  co_return data;
+}
+
+Task<std::string> StreamReader::readline() {
+  auto st = st_;
+  std::optional<std::string> partial;
+  std::optional<LimitOverrunError> overrun;
+  try {
+    co_return co_await readuntil("\n");
+  } catch (IncompleteReadError& e) {
+    partial = std::move(e.partial);
+  } catch (const LimitOverrunError& e) {
+    overrun.emplace(e);
+  }
+  if (partial) co_return std::move(*partial);
+  // Discard the over-long line: through its separator if buffered, else all.
+  auto view = st->rbuf.view();
+  if (view.size() > overrun->consumed && view[overrun->consumed] == '\n') {
+    st->rbuf.consume(overrun->consumed + 1);
+  } else {
+    st->rbuf.clear();
+  }
+  throw LimitOverrunError(overrun->what(), overrun->consumed);
+}
+
+Task<std::string> StreamReader::readuntil(std::string_view separator) {
+  auto st = st_;
+  const std::size_t seplen = separator.size();
+  if (seplen == 0) throw ValueError("Separator should be at least one-byte string");
+  st->raise_if_error();
+  // `offset` is where the separator may start: bytes before it were searched.
+  std::size_t offset = 0;
+  std::size_t isep = 0;
+  for (;;) {
+    const auto view = st->rbuf.view();
+    const std::size_t buflen = view.size();
+    if (buflen >= offset + seplen) {
+      const auto found = view.find(separator, offset);
+      if (found != std::string_view::npos) {
+        isep = found;
+        break;
+      }
+      offset = buflen + 1 - seplen;
+      if (offset > st->limit)
+        throw LimitOverrunError("Separator is not found, and chunk exceed the limit", offset);
+    }
+    if (st->eof) {
+      std::string chunk(view);
+      st->rbuf.clear();
+      throw IncompleteReadError(std::move(chunk), std::nullopt);
+    }
+    co_await st->wait_for_data("readuntil");
+  }
+  if (isep > st->limit) throw LimitOverrunError("Separator is found, but chunk is longer than limit", isep);
+  std::string chunk(st->rbuf.view().substr(0, isep + seplen));
+  st->rbuf.consume(isep + seplen);
+  co_return chunk;
+}
+
+Task<std::string> StreamReader::readexactly(std::ptrdiff_t n) {
+  auto st = st_;
+  if (n < 0) throw ValueError("readexactly size can not be less than zero");
+  st->raise_if_error();
+  if (n == 0) co_return std::string();
+  const auto want = static_cast<std::size_t>(n);
+  while (st->rbuf.size() < want) {
+    if (st->eof) {
+      std::string incomplete(st->rbuf.view());
+      st->rbuf.clear();
+      throw IncompleteReadError(std::move(incomplete), want);
+    }
+    co_await st->wait_for_data("readexactly");
+  }
+  std::string data(st->rbuf.view().substr(0, want));
+  st->rbuf.consume(want);
+  co_return data;
+}
+
+Task<std::string_view> StreamReader::read_some() {
+  auto st = st_;
+  st->raise_if_error();
+  if (st->rbuf.empty() && !st->eof) co_await st->wait_for_data("read_some");
+  const auto view = st->rbuf.view();
+  // Consumed now; the bytes stay in place until the next call refills.
+  st->rbuf.consume(view.size());
+  co_return view;
+}
+
+Task<std::size_t> StreamReader::read_into(std::span<char> dst) {
+  auto st = st_;
+  st->raise_if_error();
+  if (dst.empty()) co_return 0;
+  if (st->rbuf.empty() && !st->eof) {
+    if (st->transport) co_return co_await st->receive_into(dst.data(), dst.size());
+    co_await st->wait_for_data("read_into");
+  }
+  const auto view = st->rbuf.view();
+  const std::size_t n = std::min(view.size(), dst.size());
+  std::memcpy(dst.data(), view.data(), n);
+  st->rbuf.consume(n);
+  co_return n;
+}
+
+Generator<std::string> StreamReader::lines() const {
+  return Generator<std::string>([reader = *this](Yield<std::string> yield) -> Task<> {
+    auto r = reader;
+    for (;;) {
+      auto line = co_await r.readline();
+      if (line.empty()) break;
+      co_await yield(std::move(line));
+    }
+  });
+}
+
+// ---------------------------------------------------------------- StreamWriter
+
+StreamWriter::StreamWriter(std::shared_ptr<StreamState> st) {
+  link_ = st->writer_link.lock();
+  if (!link_) {
+    link_ = std::make_shared<detail::WriterLink>(st);
+    st->writer_link = link_;
+  }
+}
+
+const std::shared_ptr<StreamState>& StreamWriter::state() const { return link_->st; }
+
+void StreamWriter::write(std::string_view data) { link_->st->write(data); }
+void StreamWriter::writelines(std::span<const std::string_view> parts) { link_->st->writelines(parts); }
+
+Task<void> StreamWriter::drain() {
+  auto st = link_->st;
+  co_await st->drain();
+}
+
+void StreamWriter::set_write_buffer_limits(std::size_t high) { link_->st->set_write_buffer_limits(high, high / 4); }
+void StreamWriter::set_write_buffer_limits(std::size_t high, std::size_t low) {
+  link_->st->set_write_buffer_limits(high, low);
+}
+std::size_t StreamWriter::get_write_buffer_size() const { return link_->st->write_buffer_size(); }
+bool StreamWriter::can_write_eof() const { return link_->st->can_write_eof(); }
+void StreamWriter::write_eof() { link_->st->write_eof(); }
+void StreamWriter::close() { link_->st->close(); }
+void StreamWriter::abort() { link_->st->abort(); }
+bool StreamWriter::is_closing() const { return link_->st->is_closing(); }
+
+Task<void> StreamWriter::wait_closed() {
+  auto st = link_->st;
+  co_await st->wait_closed();
+}
+
+std::string StreamWriter::peername() const { return link_->st->peer; }
+std::string StreamWriter::sockname() const { return link_->st->local; }
+
+Task<void> StreamWriter::start_tls(std::shared_ptr<asio::ssl::context> ctx, std::string server_hostname) {
+  auto st = link_->st;
+  co_await st->drain();
+  co_await st->flushed();
+  auto* sock = st->transport ? st->transport->tcp_socket() : nullptr;
+  if (!sock) throw RuntimeError("start_tls needs a plain TCP connection");
+  auto stream = std::make_unique<detail::TlsStream>(std::move(*sock), *ctx);
+  // The socket now lives in `stream`; the old transport keeps a closed one
+  // until the handshake is done, so calls meanwhile fail cleanly.
+  const bool server = st->server_side;
+  if (!server) detail::prepare_tls_client(*stream, server_hostname);
+  co_await stream->async_handshake(server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
+                                   aio::use_task);
+  st->transport = detail::make_tls_transport(std::move(stream), std::move(ctx));
+}
+
+}  // namespace aio

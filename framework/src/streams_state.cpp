@@ -1,0 +1,512 @@
+// The shared connection state behind StreamReader and StreamWriter: the
+// reading half of asyncio's StreamReader and the writing half of its
+// selector/SSL transports.
+#include <aio/detail/stream_state.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <string>
+
+#include <aio/exceptions.hpp>
+#include <aio/metrics.hpp>
+
+namespace aio::detail {
+
+namespace {
+
+bool would_block(const std::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+// Marks a reader busy for the duration of one wait (cancellation included).
+struct ReadingScope {
+  StreamState& st;
+  explicit ReadingScope(StreamState& s, const char* func) : st(s) {
+    if (st.reading)
+      throw RuntimeError(std::string(func) + "() called while another coroutine is already waiting for incoming data");
+    st.reading = true;
+  }
+  ReadingScope(const ReadingScope&) = delete;
+  ReadingScope& operator=(const ReadingScope&) = delete;
+  ~ReadingScope() {
+    st.reading = false;
+    st.rbuf.release_if_empty();
+  }
+};
+
+}  // namespace
+
+WriterLink::~WriterLink() {
+  if (st) st->close();
+}
+
+StreamState::StreamState(std::size_t lim) : limit(lim) {}
+
+StreamState::StreamState(std::size_t lim, std::unique_ptr<Transport> t, bool is_server)
+    : limit(lim), transport(std::move(t)), server_side(is_server), started(std::chrono::steady_clock::now()) {
+  executor_ = transport->get_executor();
+  peer = transport->peername();
+  local = transport->sockname();
+}
+
+StreamState::~StreamState() {
+  if (transport && !lost) transport->close();
+}
+
+// ---------------------------------------------------------------- reading
+
+asio::awaitable<void> StreamState::wait_for_data(const char* func) {
+  ReadingScope scope(*this, func);
+  co_await check_cancelled();
+  if (!transport) {
+    Waiter w;
+    co_await park(data_waiters_, w);
+    if (w.cancelled) co_await raise_cancelled();
+    raise_if_error();
+    co_return;
+  }
+  if (lost) {
+    eof = true;
+    co_return;
+  }
+  if (!transport->speculative()) {
+    auto space = rbuf.prepare(1);
+    std::error_code ec;
+    std::size_t n = 0;
+    try {
+      n = co_await transport->async_read(space.data(), space.size());
+    } catch (const std::system_error& e) {
+      ec = e.code();
+    }
+    if (ec) {
+      on_read_error(ec);
+    } else {
+      rbuf.commit(n);
+      received(n);
+    }
+    raise_if_error();
+    co_return;
+  }
+  for (;;) {
+    if (!last_read_short_) {
+      auto space = rbuf.prepare(1);
+      std::error_code ec;
+      const std::size_t n = transport->try_read(space.data(), space.size(), ec);
+      if (!ec) {
+        rbuf.commit(n);
+        last_read_short_ = n < space.size();
+        received(n);
+        co_return;
+      }
+      if (!would_block(ec)) {
+        on_read_error(ec);
+        raise_if_error();
+        co_return;
+      }
+      // Nothing there: wait for readiness without holding a buffer.
+      rbuf.release_if_empty();
+    }
+    last_read_short_ = false;
+    std::error_code ec;
+    try {
+      co_await transport->wait_readable();
+    } catch (const std::system_error& e) {
+      ec = e.code();
+    }
+    if (ec) {
+      on_read_error(ec);
+      raise_if_error();
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<std::size_t> StreamState::receive_into(char* dst, std::size_t n) {
+  ReadingScope scope(*this, "read_into");
+  co_await check_cancelled();
+  if (lost) {
+    eof = true;
+    co_return 0;
+  }
+  if (!transport->speculative()) {
+    std::error_code ec;
+    std::size_t got = 0;
+    try {
+      got = co_await transport->async_read(dst, n);
+    } catch (const std::system_error& e) {
+      ec = e.code();
+    }
+    if (ec) {
+      on_read_error(ec);
+      raise_if_error();
+      co_return 0;
+    }
+    received(got);
+    co_return got;
+  }
+  for (;;) {
+    if (!last_read_short_) {
+      std::error_code ec;
+      const std::size_t got = transport->try_read(dst, n, ec);
+      if (!ec) {
+        last_read_short_ = got < n;
+        received(got);
+        co_return got;
+      }
+      if (!would_block(ec)) {
+        on_read_error(ec);
+        raise_if_error();
+        co_return 0;
+      }
+    }
+    last_read_short_ = false;
+    std::error_code ec;
+    try {
+      co_await transport->wait_readable();
+    } catch (const std::system_error& e) {
+      ec = e.code();
+    }
+    if (ec) {
+      on_read_error(ec);
+      raise_if_error();
+      co_return 0;
+    }
+  }
+}
+
+void StreamState::on_read_error(const std::error_code& ec) {
+  if (ec == asio::error::eof || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
+      ec == asio::ssl::error::stream_truncated || lost) {
+    eof = true;
+    return;
+  }
+  std::exception_ptr e;
+  if (is_connection_lost(ec)) {
+    e = std::make_exception_ptr(ConnectionResetError(ec.message()));
+  } else {
+    e = std::make_exception_ptr(std::system_error(ec));
+  }
+  error = e;
+  connection_lost(e);
+}
+
+void StreamState::feed_data(std::string_view data) {
+  if (eof) throw RuntimeError("feed_data after feed_eof");
+  if (data.empty()) return;
+  rbuf.append(data);
+  data_waiters_.wake_all();
+}
+
+void StreamState::feed_eof() {
+  eof = true;
+  data_waiters_.wake_all();
+}
+
+void StreamState::set_exception(std::exception_ptr e) {
+  error = std::move(e);
+  data_waiters_.wake_all();
+}
+
+void StreamState::received(std::size_t n) {
+  if (n == 0) {
+    eof = true;
+    return;
+  }
+  touch();
+  if (metrics) metrics->bytes_received(n);
+}
+
+// ---------------------------------------------------------------- writing
+
+void StreamState::sent(std::size_t n) {
+  touch();
+  if (metrics && n) metrics->bytes_sent(n);
+}
+
+void StreamState::write(std::string_view data) {
+  if (eof_pending_ || eof_written_) throw RuntimeError("Cannot call write() after write_eof()");
+  if (!transport || closing || lost || data.empty()) return;
+  if (write_buffer_size() == 0 && transport->speculative()) {
+    const asio::const_buffer b(data.data(), data.size());
+    std::error_code ec;
+    std::size_t n = transport->try_write(&b, 1, ec);
+    if (ec && !would_block(ec)) {
+      fatal_write_error(ec);
+      return;
+    }
+    if (ec) n = 0;
+    sent(n);
+    if (n == data.size()) return;
+    data.remove_prefix(n);
+  }
+  queue(data);
+}
+
+void StreamState::writelines(std::span<const std::string_view> parts) {
+  if (eof_pending_ || eof_written_) throw RuntimeError("Cannot call write() after write_eof()");
+  if (!transport || closing || lost) return;
+  constexpr std::size_t max_gather = 64;
+  if (write_buffer_size() != 0 || !transport->speculative() || parts.size() > max_gather) {
+    for (auto p : parts) queue(p);
+    return;
+  }
+  std::array<asio::const_buffer, max_gather> bufs;
+  std::size_t count = 0;
+  std::size_t total = 0;
+  for (auto p : parts) {
+    if (p.empty()) continue;
+    bufs[count++] = asio::const_buffer(p.data(), p.size());
+    total += p.size();
+  }
+  if (total == 0) return;
+  std::error_code ec;
+  std::size_t n = transport->try_write(bufs.data(), count, ec);
+  if (ec && !would_block(ec)) {
+    fatal_write_error(ec);
+    return;
+  }
+  if (ec) n = 0;
+  sent(n);
+  for (auto p : parts) {
+    if (n >= p.size()) {
+      n -= p.size();
+      continue;
+    }
+    queue(p.substr(n));
+    n = 0;
+  }
+}
+
+void StreamState::queue(std::string_view data) {
+  if (data.empty()) return;
+  wbuf.append(data);
+  if (!paused_ && write_buffer_size() > high_) paused_ = true;
+  start_flush();
+}
+
+void StreamState::start_flush() {
+  if (flushing_ || lost || write_buffer_size() == 0) return;
+  flushing_ = true;
+  asio::co_spawn(executor_, flush_loop(shared_from_this()), asio::detached);
+}
+
+// The one flushing path: one write in flight per connection.
+asio::awaitable<void> StreamState::flush_loop(std::shared_ptr<StreamState> self) {
+  while (!self->lost && self->wbuf.size() > self->whead) {
+    if (self->transport->speculative()) {
+      const std::error_code wait_ec = co_await self->transport->wait_writable();
+      if (self->lost) break;
+      if (wait_ec) {
+        self->fatal_write_error(wait_ec);
+        break;
+      }
+      const asio::const_buffer b(self->wbuf.data() + self->whead, self->wbuf.size() - self->whead);
+      std::error_code ec;
+      const std::size_t n = self->transport->try_write(&b, 1, ec);
+      if (ec && !would_block(ec)) {
+        self->fatal_write_error(ec);
+        break;
+      }
+      if (ec) continue;
+      self->whead += n;
+      self->sent(n);
+    } else {
+      self->inflight.assign(self->wbuf, self->whead);
+      self->wbuf.clear();
+      self->whead = 0;
+      const std::error_code ec = co_await self->transport->async_write_all(self->inflight.data(), self->inflight.size());
+      const std::size_t n = self->inflight.size();
+      self->inflight.clear();
+      if (self->lost) break;
+      if (ec) {
+        self->fatal_write_error(ec);
+        break;
+      }
+      self->sent(n);
+    }
+    self->after_flush_progress();
+  }
+  self->flushing_ = false;
+  if (self->lost) co_return;
+  if (self->write_buffer_size() == 0) {
+    if (self->eof_pending_) {
+      self->eof_pending_ = false;
+      self->eof_written_ = true;
+      std::error_code ec;
+      self->transport->shutdown_send(ec);
+    }
+    if (self->closing) self->connection_lost(nullptr);
+  }
+}
+
+void StreamState::after_flush_progress() {
+  if (whead == wbuf.size()) {
+    // Drained: give the memory back so an idle connection holds none.
+    std::string().swap(wbuf);
+    whead = 0;
+  } else if (whead > wbuf.size() / 2) {
+    wbuf.erase(0, whead);
+    whead = 0;
+  }
+  if (paused_ && write_buffer_size() <= low_) {
+    paused_ = false;
+    drainers_.wake_all();
+  }
+  if (write_buffer_size() == 0) flushed_waiters_.wake_all();
+}
+
+void StreamState::fatal_write_error(const std::error_code& ec) {
+  std::exception_ptr e;
+  if (is_connection_lost(ec) || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
+    e = std::make_exception_ptr(ConnectionResetError(ec.message()));
+  } else {
+    e = std::make_exception_ptr(std::system_error(ec));
+  }
+  if (!error) error = e;
+  connection_lost(e);
+}
+
+asio::awaitable<void> StreamState::drain() {
+  co_await check_cancelled();
+  raise_if_error();
+  if (closing || lost) {
+    // Let a pending close complete first (asyncio's sleep(0)).
+    co_await asio::post(executor_, asio::use_awaitable);
+  }
+  if (lost) throw ConnectionResetError("Connection lost");
+  while (paused_) {
+    Waiter w;
+    co_await park(drainers_, w);
+    if (w.cancelled) co_await raise_cancelled();
+    if (lost) throw ConnectionResetError("Connection lost");
+  }
+}
+
+asio::awaitable<void> StreamState::flushed() {
+  co_await check_cancelled();
+  while (!lost && write_buffer_size() != 0) {
+    Waiter w;
+    co_await park(flushed_waiters_, w);
+    if (w.cancelled) co_await raise_cancelled();
+  }
+  if (lost) throw ConnectionResetError("Connection lost");
+}
+
+void StreamState::set_write_buffer_limits(std::size_t high, std::size_t low) {
+  if (low > high) throw ValueError("high (" + std::to_string(high) + ") must be >= low (" + std::to_string(low) + ")");
+  high_ = high;
+  low_ = low;
+  if (write_buffer_size() > high_) {
+    paused_ = true;
+  } else if (paused_ && write_buffer_size() <= low_) {
+    paused_ = false;
+    drainers_.wake_all();
+  }
+}
+
+void StreamState::write_eof() {
+  if (closing || lost || eof_pending_ || eof_written_) return;
+  if (!can_write_eof()) throw RuntimeError("this transport cannot write EOF");
+  if (write_buffer_size() == 0) {
+    eof_written_ = true;
+    std::error_code ec;
+    transport->shutdown_send(ec);
+  } else {
+    eof_pending_ = true;
+  }
+}
+
+void StreamState::close() {
+  if (closing || lost || !transport) return;
+  closing = true;
+  if (write_buffer_size() == 0 && !flushing_) connection_lost(nullptr);
+  // else: the flusher closes once everything is sent.
+}
+
+void StreamState::abort() {
+  if (lost || !transport) return;
+  closing = true;
+  connection_lost(nullptr);
+}
+
+void StreamState::connection_lost(std::exception_ptr err) {
+  if (lost) return;
+  lost = true;
+  closing = true;
+  transport->close();
+  lost_error_ = err;
+  if (err) {
+    if (!error) error = err;
+  }
+  eof = true;
+  std::string().swap(wbuf);
+  whead = 0;
+  paused_ = false;
+  if (idle_timer_) idle_timer_->cancel();
+  drainers_.wake_all();
+  flushed_waiters_.wake_all();
+  closed_waiters_.wake_all();
+  data_waiters_.wake_all();
+  if (metrics) metrics->connection_closed(std::chrono::steady_clock::now() - started);
+  if (server && handler_done) {
+    auto keep = shared_from_this();
+    auto core = std::move(server);
+    server_connection_done(*core, *this);
+  }
+}
+
+void StreamState::mark_handler_done() {
+  handler_done = true;
+  if (lost && server) {
+    auto keep = shared_from_this();
+    auto core = std::move(server);
+    server_connection_done(*core, *this);
+  }
+}
+
+asio::awaitable<void> StreamState::wait_closed() {
+  co_await check_cancelled();
+  while (!lost) {
+    Waiter w;
+    co_await park(closed_waiters_, w);
+    if (w.cancelled) co_await raise_cancelled();
+  }
+  if (lost_error_) std::rethrow_exception(lost_error_);
+}
+
+// ---------------------------------------------------------------- idle timeout
+
+void StreamState::arm_idle_timer(std::chrono::steady_clock::duration idle) {
+  if (idle.count() <= 0 || lost) return;
+  idle_timeout_ = idle;
+  last_activity_ = std::chrono::steady_clock::now();
+  idle_timer_ = std::make_unique<asio::steady_timer>(executor_);
+  schedule_idle_check(last_activity_ + idle);
+}
+
+// One timer per connection: progress only moves last_activity_, and the
+// timer, when it fires, re-arms itself for the new deadline.
+void StreamState::schedule_idle_check(std::chrono::steady_clock::time_point when) {
+  idle_timer_->expires_at(when);
+  std::weak_ptr<StreamState> weak = weak_from_this();
+  idle_timer_->async_wait([weak](std::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->lost) return;
+    const auto deadline = self->last_activity_ + self->idle_timeout_;
+    if (std::chrono::steady_clock::now() < deadline) {
+      self->schedule_idle_check(deadline);
+      return;
+    }
+    spdlog::debug("closing idle connection from {}", self->peer);
+    if (self->metrics) self->metrics->idle_timeout();
+    self->abort();
+  });
+}
+
+}  // namespace aio::detail

@@ -1,0 +1,224 @@
+// The three transports behind StreamState: TCP, Unix socket (speculative
+// non-blocking I/O) and TLS (asio::ssl's async operations).
+#include <aio/detail/transport.hpp>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/ssl/host_name_verification.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <openssl/ssl.h>
+
+#include <span>
+
+#include <aio/exceptions.hpp>
+#include <aio/use_task.hpp>
+
+namespace aio::detail {
+namespace {
+
+using asio::experimental::as_tuple;
+
+std::string format_endpoint_of(const asio::local::stream_protocol::endpoint& ep) { return ep.path(); }
+
+template <class Socket>
+class SocketTransport final : public Transport {
+ public:
+  explicit SocketTransport(Socket s) : socket_(std::move(s)) {
+    std::error_code ec;
+    socket_.non_blocking(true, ec);
+  }
+
+  asio::any_io_executor get_executor() noexcept override { return socket_.get_executor(); }
+  bool speculative() const noexcept override { return true; }
+
+  std::size_t try_read(char* dst, std::size_t n, std::error_code& ec) override {
+    return socket_.read_some(asio::buffer(dst, n), ec);
+  }
+
+  std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) override {
+    return socket_.write_some(std::span<const asio::const_buffer>(bufs, count), ec);
+  }
+
+  asio::awaitable<void> wait_readable() override {
+    co_await socket_.async_wait(Socket::wait_read, aio::use_task);
+  }
+
+  asio::awaitable<std::error_code> wait_writable() override {
+    auto [ec] = co_await socket_.async_wait(Socket::wait_write, as_tuple(asio::use_awaitable));
+    co_return ec;
+  }
+
+  asio::awaitable<std::size_t> async_read(char* dst, std::size_t n) override {
+    co_return co_await socket_.async_read_some(asio::buffer(dst, n), aio::use_task);
+  }
+
+  asio::awaitable<std::error_code> async_write_all(const char* src, std::size_t n) override {
+    auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(src, n), as_tuple(asio::use_awaitable));
+    (void)written;
+    co_return ec;
+  }
+
+  bool can_write_eof() const noexcept override { return true; }
+  void shutdown_send(std::error_code& ec) override { socket_.shutdown(Socket::shutdown_send, ec); }
+  void close() noexcept override {
+    std::error_code ec;
+    socket_.close(ec);
+  }
+
+  std::string peername() const override {
+    std::error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    return ec ? std::string() : format(ep);
+  }
+  std::string sockname() const override {
+    std::error_code ec;
+    auto ep = socket_.local_endpoint(ec);
+    return ec ? std::string() : format(ep);
+  }
+
+  asio::ip::tcp::socket* tcp_socket() noexcept override {
+    if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>) {
+      return &socket_;
+    } else {
+      return nullptr;
+    }
+  }
+
+ private:
+  static std::string format(const asio::ip::tcp::endpoint& ep) { return format_endpoint(ep); }
+  static std::string format(const asio::local::stream_protocol::endpoint& ep) { return format_endpoint_of(ep); }
+
+  Socket socket_;
+};
+
+class TlsTransport final : public Transport {
+ public:
+  TlsTransport(std::unique_ptr<TlsStream> s, std::shared_ptr<asio::ssl::context> ctx)
+      : ctx_(std::move(ctx)), stream_(std::move(s)) {}
+
+  asio::any_io_executor get_executor() noexcept override { return stream_->get_executor(); }
+  bool speculative() const noexcept override { return false; }
+
+  std::size_t try_read(char*, std::size_t, std::error_code& ec) override {
+    ec = asio::error::operation_not_supported;
+    return 0;
+  }
+  std::size_t try_write(const asio::const_buffer*, std::size_t, std::error_code& ec) override {
+    ec = asio::error::operation_not_supported;
+    return 0;
+  }
+  asio::awaitable<void> wait_readable() override {
+    throw std::system_error(asio::error::operation_not_supported);
+    co_return;
+  }
+  asio::awaitable<std::error_code> wait_writable() override { co_return asio::error::operation_not_supported; }
+
+  asio::awaitable<std::size_t> async_read(char* dst, std::size_t n) override {
+    co_return co_await stream_->async_read_some(asio::buffer(dst, n), aio::use_task);
+  }
+
+  asio::awaitable<std::error_code> async_write_all(const char* src, std::size_t n) override {
+    auto [ec, written] = co_await asio::async_write(*stream_, asio::buffer(src, n), as_tuple(asio::use_awaitable));
+    (void)written;
+    co_return ec;
+  }
+
+  bool can_write_eof() const noexcept override { return false; }
+  void shutdown_send(std::error_code& ec) override { ec = asio::error::operation_not_supported; }
+  void close() noexcept override {
+    std::error_code ec;
+    stream_->lowest_layer().close(ec);
+  }
+  std::string peername() const override {
+    std::error_code ec;
+    auto ep = stream_->lowest_layer().remote_endpoint(ec);
+    return ec ? std::string() : format_endpoint(ep);
+  }
+  std::string sockname() const override {
+    std::error_code ec;
+    auto ep = stream_->lowest_layer().local_endpoint(ec);
+    return ec ? std::string() : format_endpoint(ep);
+  }
+
+ private:
+  std::shared_ptr<asio::ssl::context> ctx_;  // outlives the stream
+  std::unique_ptr<TlsStream> stream_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_tcp_transport(asio::ip::tcp::socket socket) {
+  std::error_code ec;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  return std::make_unique<SocketTransport<asio::ip::tcp::socket>>(std::move(socket));
+}
+
+std::unique_ptr<Transport> make_unix_transport(asio::local::stream_protocol::socket socket) {
+  return std::make_unique<SocketTransport<asio::local::stream_protocol::socket>>(std::move(socket));
+}
+
+std::unique_ptr<Transport> make_tls_transport(std::unique_ptr<TlsStream> stream,
+                                              std::shared_ptr<asio::ssl::context> ctx) {
+  return std::make_unique<TlsTransport>(std::move(stream), std::move(ctx));
+}
+
+void prepare_tls_client(TlsStream& stream, const std::string& server_hostname) {
+  if (!server_hostname.empty()) SSL_set_tlsext_host_name(stream.native_handle(), server_hostname.c_str());
+  SSL_CTX* ctx = SSL_get_SSL_CTX(stream.native_handle());
+  if ((SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) != 0) {
+    stream.set_verify_mode(asio::ssl::verify_peer);
+    stream.set_verify_callback(asio::ssl::host_name_verification(server_hostname));
+  }
+}
+
+asio::awaitable<void> tls_handshake(TlsStream& stream, asio::ssl::stream_base::handshake_type type,
+                                    std::chrono::steady_clock::duration timeout) {
+  struct Guard {
+    bool done = false;
+    bool fired = false;
+  };
+  auto guard = std::make_shared<Guard>();
+  asio::steady_timer timer(stream.get_executor());
+  if (timeout.count() > 0) {
+    timer.expires_after(timeout);
+    auto* sock = &stream.lowest_layer();
+    auto on_timeout = [sock, guard](std::error_code ec) {
+      if (ec || guard->done) return;
+      guard->fired = true;
+      std::error_code ignored;
+      sock->close(ignored);
+    };
+    timer.async_wait(on_timeout);
+  }
+  std::error_code ec;
+  std::exception_ptr cancelled;
+  try {
+    co_await stream.async_handshake(type, aio::use_task);
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  } catch (...) {
+    cancelled = std::current_exception();
+  }
+  guard->done = true;
+  timer.cancel();
+  if (cancelled) std::rethrow_exception(cancelled);
+  if (guard->fired) throw TimeoutError("TLS handshake timed out");
+  if (ec) throw std::system_error(ec, "TLS handshake");
+}
+
+std::string format_endpoint(const asio::ip::tcp::endpoint& ep) {
+  auto addr = ep.address();
+  if (addr.is_v6()) return "[" + addr.to_string() + "]:" + std::to_string(ep.port());
+  return addr.to_string() + ":" + std::to_string(ep.port());
+}
+
+bool is_connection_lost(const std::error_code& ec) noexcept {
+  return ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::connection_aborted || ec == asio::error::not_connected ||
+         ec == asio::error::timed_out || ec == asio::error::shut_down;
+}
+
+}  // namespace aio::detail

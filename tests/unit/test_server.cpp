@@ -1,0 +1,467 @@
+// Behaviours of aio/server.hpp and the writer half of aio/streams.hpp over
+// real sockets on 127.0.0.1 (ephemeral ports), after CPython's
+// test_streams.py and test_server.py.
+#include <harness.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <aio/connection.hpp>
+#include <aio/metrics.hpp>
+#include <aio/server.hpp>
+#include <aio/streams.hpp>
+
+using namespace std::chrono_literals;
+using aio::StreamReader;
+using aio::StreamWriter;
+using aio::Task;
+using aio::test::run_test;
+
+namespace {
+
+template <class E, class T>
+Task<std::optional<E>> caught(Task<T> t) {
+  try {
+    co_await std::move(t);
+  } catch (const E& e) {
+    co_return e;
+  }
+  co_return std::nullopt;
+}
+
+// Echoes every chunk back until EOF.
+Task<void> echo(StreamReader r, StreamWriter w) {
+  for (;;) {
+    auto data = co_await r.read_some();
+    if (data.empty()) break;
+    w.write(data);
+    co_await w.drain();
+  }
+}
+
+Task<void> line_echo(StreamReader r, StreamWriter w) {
+  for (;;) {
+    auto line = co_await r.readline();
+    if (line.empty()) break;
+    w.write(line);
+    co_await w.drain();
+  }
+}
+
+Task<void> shutdown(aio::Server& server) {
+  server.close();
+  co_await server.wait_closed();
+}
+
+}  // namespace
+
+TEST_CASE("an echo round trip through start_server and open_connection", "[server]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(line_echo, "127.0.0.1", 0);
+    CHECK(server.port() != 0);
+    CHECK(server.is_serving());
+    CHECK(server.sockets() == std::vector<std::string>{"127.0.0.1:" + std::to_string(server.port())});
+    {
+      auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+      CHECK(w.peername() == "127.0.0.1:" + std::to_string(server.port()));
+      w.write("hello\n");
+      std::vector<std::string_view> parts{"wor", "ld\n"};
+      w.writelines(parts);
+      co_await w.drain();
+      CHECK(co_await r.readline() == "hello\n");
+      CHECK(co_await r.readline() == "world\n");
+      w.close();
+      co_await w.wait_closed();
+    }
+    co_await shutdown(server);
+    CHECK_FALSE(server.is_serving());
+  }());
+}
+
+TEST_CASE("a handler that throws is logged and the server keeps serving", "[server]") {
+  run_test([]() -> Task<> {
+    int calls = 0;
+    aio::ClientConnected handler = [&calls](StreamReader r, StreamWriter w) -> Task<> {
+      if (++calls == 1) throw std::runtime_error("handler failure on purpose");
+      co_await line_echo(r, w);
+    };
+    auto server = co_await aio::start_server(handler, "127.0.0.1", 0);
+    {
+      auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+      CHECK(co_await r.read() == "");  // closed by the server
+    }
+    {
+      auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+      w.write("still here\n");
+      CHECK(co_await r.readline() == "still here\n");
+    }
+    CHECK(calls == 2);
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("drain against a peer that closed ends with ConnectionResetError", "[server]") {
+  run_test([]() -> Task<> {
+    aio::ClientConnected quit = [](StreamReader, StreamWriter) -> Task<> { co_return; };
+    auto server = co_await aio::start_server(quit, "127.0.0.1", 0);
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    CHECK(co_await r.read() == "");  // the server closed its end
+    const std::string chunk(16 * 1024, 'x');
+    bool reset = false;
+    for (int i = 0; i < 1000 && !reset; ++i) {
+      w.write(chunk);
+      reset = (co_await caught<aio::ConnectionResetError>(w.drain())).has_value();
+      if (!reset) co_await aio::sleep(1ms);
+    }
+    CHECK(reset);
+    CHECK(w.is_closing());
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("write and drain after close raise ConnectionResetError and the reader is at EOF", "[server]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(echo, "127.0.0.1", 0);
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    w.close();
+    CHECK(w.is_closing());
+    w.write("ignored");
+    CHECK((co_await caught<aio::ConnectionResetError>(w.drain())).has_value());
+    co_await w.wait_closed();
+    CHECK(r.at_eof());
+    CHECK(co_await r.read() == "");
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("ten concurrent drainers are all released when the peer reads", "[server]") {
+  run_test([]() -> Task<> {
+    bool start_reading = false;
+    std::size_t received = 0;
+    aio::ClientConnected slow = [&](StreamReader r, StreamWriter) -> Task<> {
+      while (!start_reading) co_await aio::sleep(5ms);
+      for (;;) {
+        auto d = co_await r.read_some();
+        if (d.empty()) break;
+        received += d.size();
+      }
+    };
+    auto server = co_await aio::start_server(slow, "127.0.0.1", 0);
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    w.set_write_buffer_limits(64 * 1024);
+    const std::string chunk(64 * 1024, 'y');
+    std::size_t sent = 0;
+    while (w.get_write_buffer_size() <= 64 * 1024) {
+      w.write(chunk);
+      sent += chunk.size();
+    }
+    int released = 0;
+    std::vector<aio::TaskHandle<void>> drainers;
+    auto drain_one = [&]() -> Task<> {
+      co_await w.drain();
+      ++released;
+    };
+    for (int i = 0; i < 10; ++i) drainers.push_back(aio::create_task(drain_one()));
+    co_await aio::sleep(50ms);
+    CHECK(released == 0);
+    start_reading = true;
+    for (auto& d : drainers) co_await d.join();
+    CHECK(released == 10);
+    w.close();
+    co_await w.wait_closed();
+    co_await shutdown(server);
+    CHECK(received == sent);
+  }());
+}
+
+TEST_CASE("backpressure: drain waits while the peer does not read, near the high-water mark", "[server]") {
+  run_test([]() -> Task<> {
+    bool start_reading = false;
+    aio::ClientConnected slow = [&](StreamReader r, StreamWriter) -> Task<> {
+      while (!start_reading) co_await aio::sleep(5ms);
+      while (!(co_await r.read_some()).empty()) {
+      }
+    };
+    auto server = co_await aio::start_server(slow, "127.0.0.1", 0);
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    constexpr std::size_t high = 32 * 1024;
+    w.set_write_buffer_limits(high);
+    const std::string chunk(4 * 1024, 'z');
+    bool blocked = false;
+    for (int i = 0; i < 10000 && !blocked; ++i) {
+      w.write(chunk);
+      CHECK(w.get_write_buffer_size() <= high + chunk.size());
+      blocked = (co_await caught<aio::TimeoutError>(aio::wait_for(w.drain(), 20ms))).has_value();
+    }
+    REQUIRE(blocked);
+    CHECK(w.get_write_buffer_size() > high);
+    CHECK(w.get_write_buffer_size() <= high + chunk.size());
+    start_reading = true;
+    co_await aio::wait_for(w.drain(), 5s);
+    CHECK(w.get_write_buffer_size() <= high / 4);
+    w.close();
+    co_await w.wait_closed();
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("wait_closed is pending while a client is connected and done after it leaves", "[server]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(echo, "127.0.0.1", 0);
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    w.write("x");
+    CHECK(co_await r.read(1) == "x");
+    CHECK(server.active_connections() == 1);
+    server.close();
+    auto waiter = aio::create_task(server.wait_closed());
+    co_await aio::sleep(20ms);
+    CHECK_FALSE(waiter.done());
+    w.close();
+    co_await aio::wait_for(waiter.join(), 5s);
+    CHECK(server.active_connections() == 0);
+  }());
+}
+
+TEST_CASE("wait_closed before close returns once closed and the clients are gone", "[server]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(echo, "127.0.0.1", 0);
+    auto waiter = aio::create_task(server.wait_closed());
+    co_await aio::sleep(10ms);
+    CHECK_FALSE(waiter.done());
+    server.close();
+    co_await aio::wait_for(waiter.join(), 5s);
+  }());
+}
+
+TEST_CASE("close_clients and abort_clients release wait_closed", "[server]") {
+  run_test([]() -> Task<> {
+    for (bool abort : {false, true}) {
+      auto server = co_await aio::start_server(echo, "127.0.0.1", 0);
+      auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+      w.write("ping");
+      CHECK(co_await r.read(4) == "ping");
+      server.close();
+      if (abort) server.abort_clients(); else server.close_clients();
+      co_await aio::wait_for(server.wait_closed(), 5s);
+      CHECK(co_await r.read() == "");  // the server's side is gone
+      CHECK(server.active_connections() == 0);
+    }
+  }());
+}
+
+TEST_CASE("serve_forever runs until cancelled, then the server is closed", "[server]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(echo, "127.0.0.1", 0);
+    auto forever = aio::create_task(server.serve_forever());
+    co_await aio::sleep(10ms);
+    CHECK((co_await caught<aio::RuntimeError>(server.serve_forever())).has_value());
+    forever.cancel();
+    CHECK((co_await caught<aio::CancelledError>(forever.join())).has_value());
+    CHECK_FALSE(server.is_serving());
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_CASE("a Unix server serves and removes its socket file on close", "[server]") {
+  run_test([]() -> Task<> {
+    const auto path = (std::filesystem::temp_directory_path() / ("aio-test-" + std::to_string(::getpid()) + ".sock")).string();
+    auto server = co_await aio::start_unix_server(line_echo, path);
+    CHECK(std::filesystem::exists(path));
+    CHECK(server.sockets() == std::vector<std::string>{path});
+    {
+      auto [r, w] = co_await aio::open_unix_connection(path);
+      w.write("over unix\n");
+      CHECK(co_await r.readline() == "over unix\n");
+      CHECK(w.can_write_eof());
+      w.write_eof();
+      CHECK(co_await r.read() == "");
+    }
+    co_await shutdown(server);
+    CHECK_FALSE(std::filesystem::exists(path));
+  }());
+}
+
+TEST_CASE("write_eof half-closes: the server still answers after the client's EOF", "[server]") {
+  run_test([]() -> Task<> {
+    aio::ClientConnected upper = [](StreamReader r, StreamWriter w) -> Task<> {
+      auto all = co_await r.read();
+      for (auto& c : all) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      w.write(all);
+    };
+    auto server = co_await aio::start_server(upper, "127.0.0.1", 0);
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    w.write("half");
+    w.write_eof();
+    CHECK_THROWS_AS(w.write("more"), aio::RuntimeError);
+    CHECK(co_await r.read() == "HALF");
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("max_connections closes the extra connection at once and counts it", "[server]") {
+  aio::metrics::Registry registry;
+  run_test([&]() -> Task<> {
+    aio::ServerOptions opts;
+    opts.max_connections = 1;
+    opts.name = "limited";
+    opts.metrics = &registry;
+    auto server = co_await aio::start_server(echo, "127.0.0.1", 0, opts);
+    auto [r1, w1] = co_await aio::open_connection("127.0.0.1", server.port());
+    w1.write("a");
+    CHECK(co_await r1.read(1) == "a");
+    auto [r2, w2] = co_await aio::open_connection("127.0.0.1", server.port());
+    CHECK(co_await aio::wait_for(r2.read(), 2s) == "");
+    CHECK(server.active_connections() == 1);
+    w1.write("b");
+    CHECK(co_await r1.read(1) == "b");
+    w1.close();
+    co_await shutdown(server);
+  }());
+  const auto text = registry.serialize();
+  CHECK(text.find("aio_connections_rejected_total{reason=\"max_connections\",server=\"limited\"} 1") != std::string::npos);
+}
+
+TEST_CASE("idle_timeout closes a connection with no progress and counts it", "[server]") {
+  aio::metrics::Registry registry;
+  run_test([&]() -> Task<> {
+    aio::ServerOptions opts;
+    opts.idle_timeout = 100ms;
+    opts.name = "idle";
+    opts.metrics = &registry;
+    auto server = co_await aio::start_server(echo, "127.0.0.1", 0, opts);
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    // Activity keeps it open past the timeout...
+    for (int i = 0; i < 4; ++i) {
+      w.write("k");
+      CHECK(co_await r.read(1) == "k");
+      co_await aio::sleep(50ms);
+    }
+    // ...silence closes it.
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(co_await aio::wait_for(r.read(), 3s) == "");
+    CHECK(std::chrono::steady_clock::now() - t0 >= 50ms);
+    co_await shutdown(server);
+  }());
+  CHECK(registry.serialize().find("aio_idle_timeouts_total{server=\"idle\"} 1") != std::string::npos);
+}
+
+TEST_CASE("metrics count accepted connections, received bytes and return active to zero", "[server]") {
+  aio::metrics::Registry registry;
+  constexpr int N = 5;
+  std::size_t bytes = 0;
+  run_test([&]() -> Task<> {
+    aio::ServerOptions opts;
+    opts.name = "m";
+    opts.metrics = &registry;
+    auto server = co_await aio::start_server(echo, "127.0.0.1", 0, opts);
+    for (int i = 0; i < N; ++i) {
+      auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+      const std::string msg(100 + i * 37, 'q');
+      w.write(msg);
+      bytes += msg.size();
+      CHECK(co_await r.readexactly(static_cast<std::ptrdiff_t>(msg.size())) == msg);
+    }
+    co_await shutdown(server);
+  }());
+  const auto text = registry.serialize();
+  INFO(text);
+  CHECK(text.find("aio_connections_accepted_total{server=\"m\"} " + std::to_string(N)) != std::string::npos);
+  CHECK(text.find("aio_bytes_received_total{server=\"m\"} " + std::to_string(bytes)) != std::string::npos);
+  CHECK(text.find("aio_bytes_sent_total{server=\"m\"} " + std::to_string(bytes)) != std::string::npos);
+  CHECK(text.find("aio_connections_active{server=\"m\"} 0") != std::string::npos);
+}
+
+TEST_CASE("reuse_port lets two loops on two threads serve the same port", "[server]") {
+  std::atomic<std::uint16_t> port{0};
+  std::atomic<int> ready{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> served[2] = {0, 0};
+  auto serve = [&](int idx) {
+    aio::run([&, idx]() -> Task<> {
+      aio::ServerOptions opts;
+      opts.reuse_port = true;
+      aio::ClientConnected count = [&, idx](StreamReader r, StreamWriter w) -> Task<> {
+        ++served[idx];
+        co_await echo(r, w);
+      };
+      while (idx == 1 && port == 0) co_await aio::sleep(1ms);
+      auto server = co_await aio::start_server(count, "127.0.0.1", port, opts);
+      port = server.port();
+      ++ready;
+      while (!stop) co_await aio::sleep(5ms);
+      server.close();
+      server.close_clients();
+      co_await server.wait_closed();
+    }());
+  };
+  std::thread a(serve, 0);
+  std::thread b(serve, 1);
+  while (ready < 2) std::this_thread::sleep_for(1ms);
+  run_test([&]() -> Task<> {
+    for (int i = 0; i < 32; ++i) {
+      auto [r, w] = co_await aio::open_connection("127.0.0.1", port);
+      w.write("rp");
+      CHECK(co_await r.readexactly(2) == "rp");
+    }
+  }());
+  stop = true;
+  a.join();
+  b.join();
+  CHECK(served[0] + served[1] == 32);
+  CHECK(served[0] > 0);
+  CHECK(served[1] > 0);
+}
+
+TEST_CASE("fd exhaustion (EMFILE) does not take the server down", "[server]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(line_echo, "127.0.0.1", 0);
+    rlimit saved{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    std::size_t open_fds = 0;
+    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++open_fds;
+    rlimit low = saved;
+    low.rlim_cur = open_fds + 6;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    std::vector<std::pair<StreamReader, StreamWriter>> clients;
+    bool exhausted = false;
+    for (int i = 0; i < 20 && !exhausted; ++i) {
+      try {
+        auto c = co_await aio::open_connection("127.0.0.1", server.port());
+        c.second.write("hi\n");
+        clients.push_back(std::move(c));
+      } catch (const std::system_error&) {
+        exhausted = true;
+      }
+      co_await aio::sleep(5ms);
+    }
+    co_await aio::sleep(250ms);  // the acceptor hits EMFILE and backs off
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    CHECK(exhausted);
+    // Every client that got a socket is served once descriptors are back.
+    for (auto& [r, w] : clients) CHECK(co_await aio::wait_for(r.readline(), 5s) == "hi\n");
+    clients.clear();
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    w.write("again\n");
+    CHECK(co_await aio::wait_for(r.readline(), 5s) == "again\n");
+    w.close();
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("open_connection to a closed port fails with a system_error", "[server]") {
+  run_test([]() -> Task<> {
+    std::uint16_t port = 0;
+    {
+      auto server = co_await aio::start_server(echo, "127.0.0.1", 0);
+      port = server.port();
+      co_await shutdown(server);
+    }
+    CHECK((co_await caught<std::system_error>(aio::open_connection("127.0.0.1", port))).has_value());
+  }());
+}

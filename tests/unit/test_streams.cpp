@@ -1,0 +1,419 @@
+// Behaviours of aio/streams.hpp's StreamReader, ported from CPython 3.13's
+// Lib/test/test_asyncio/test_streams.py with the same bytes.
+#include <harness.hpp>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include <aio/detail/stream_state.hpp>
+#include <aio/streams.hpp>
+
+using namespace std::chrono_literals;
+using aio::StreamReader;
+using aio::Task;
+using aio::test::run_test;
+
+namespace {
+
+const std::string DATA = "line1\nline2\nline3\n";
+
+// What the reader holds (CPython's stream._buffer).
+std::string buffered(const StreamReader& r) { return std::string(r.state()->rbuf.view()); }
+
+// Awaits `t` and returns the exception of type E it threw, if it did.
+template <class E, class T>
+Task<std::optional<E>> caught(Task<T> t) {
+  try {
+    co_await std::move(t);
+  } catch (const E& e) {
+    co_return e;
+  }
+  co_return std::nullopt;
+}
+
+// Starts `t` as a task and lets it run until it waits.
+template <class T>
+Task<aio::TaskHandle<T>> pending(Task<T> t) {
+  auto h = aio::create_task(std::move(t));
+  co_await aio::sleep(0s);
+  co_await aio::sleep(0s);
+  co_return h;
+}
+
+}  // namespace
+
+TEST_CASE("read(0) returns nothing and leaves the buffer alone", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data(DATA);
+    CHECK(co_await r.read(0) == "");
+    CHECK(buffered(r) == DATA);
+  }());
+}
+
+TEST_CASE("read(n) waits for data fed later", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    auto h = co_await pending(r.read(30));
+    CHECK_FALSE(h.done());
+    r.feed_data(DATA);
+    CHECK(co_await h.join() == DATA);
+    CHECK(buffered(r) == "");
+  }());
+}
+
+TEST_CASE("read(n) returns at most n bytes across chunks", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("line1");
+    r.feed_data("line2");
+    CHECK(co_await r.read(5) == "line1");
+    CHECK(buffered(r) == "line2");
+  }());
+}
+
+TEST_CASE("read(n) at EOF returns an empty string", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    auto h = co_await pending(r.read(1024));
+    r.feed_eof();
+    CHECK(co_await h.join() == "");
+  }());
+}
+
+TEST_CASE("read(-1) reads every chunk up to EOF", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    auto h = co_await pending(r.read(-1));
+    r.feed_data("chunk1\n");
+    co_await aio::sleep(0s);
+    r.feed_data("chunk2");
+    co_await aio::sleep(0s);
+    r.feed_eof();
+    CHECK(co_await h.join() == "chunk1\nchunk2");
+    CHECK(buffered(r) == "");
+  }());
+}
+
+TEST_CASE("an exception set on the reader is raised by the next read even with data buffered", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("line\n");
+    CHECK(co_await r.read(2) == "li");
+    r.set_exception(std::make_exception_ptr(aio::ValueError("boom")));
+    CHECK((co_await caught<aio::ValueError>(r.read(2))).has_value());
+    CHECK((co_await caught<aio::ValueError>(r.readline())).has_value());
+    CHECK((co_await caught<aio::ValueError>(r.readexactly(2))).has_value());
+    CHECK(r.exception() != nullptr);
+  }());
+}
+
+TEST_CASE("a limit of zero or less is a ValueError", "[streams]") {
+  CHECK_THROWS_AS(StreamReader(0), aio::ValueError);
+  CHECK_THROWS_AS(StreamReader(-1), aio::ValueError);
+}
+
+TEST_CASE("read and readexactly are not capped by the limit", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r(3);
+    r.feed_data("chunk");
+    CHECK(co_await r.read(5) == "chunk");
+    StreamReader r2(3);
+    r2.feed_data("chunk");
+    CHECK(co_await r2.readexactly(5) == "chunk");
+  }());
+}
+
+TEST_CASE("readline joins chunks up to the newline", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("chunk1 ");
+    auto h = co_await pending(r.readline());
+    r.feed_data("chunk2 ");
+    co_await aio::sleep(0s);
+    r.feed_data("line1\nchunk1");
+    CHECK(co_await h.join() == "chunk1 chunk2 line1\n");
+    CHECK(buffered(r) == "chunk1");
+  }());
+}
+
+TEST_CASE("readline over the limit with existing data discards through the newline or all", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r(3);
+    r.feed_data("li");
+    r.feed_data("ne1\nline2\n");
+    CHECK((co_await caught<aio::ValueError>(r.readline())).has_value());
+    // The newline is in the buffer: the line is dropped through it.
+    CHECK(buffered(r) == "line2\n");
+
+    StreamReader r2(3);
+    r2.feed_data("li");
+    r2.feed_data("ne1");
+    r2.feed_data("li");
+    auto e = co_await caught<aio::LimitOverrunError>(r2.readline());
+    CHECK(e.has_value());
+    // No newline: the whole buffer goes.
+    CHECK(buffered(r2) == "");
+  }());
+}
+
+TEST_CASE("readline with limit 7 passes 1234567 and rejects 12345678", "[streams]") {
+  run_test([]() -> Task<> {
+    {
+      StreamReader r(7);
+      auto h = aio::create_task(r.readline());
+      co_await aio::sleep(0s);
+      r.feed_data("chunk1");
+      r.feed_data("chunk2");
+      r.feed_data("chunk3\n");
+      CHECK((co_await caught<aio::ValueError>(h.join())).has_value());
+      CHECK(buffered(r) == "");
+    }
+    {
+      StreamReader r(7);
+      auto h = aio::create_task(r.readline());
+      co_await aio::sleep(0s);
+      r.feed_data("chunk1");
+      r.feed_data("chunk2\n");
+      r.feed_data("chunk3\n");
+      CHECK((co_await caught<aio::ValueError>(h.join())).has_value());
+      CHECK(buffered(r) == "chunk3\n");
+    }
+    StreamReader r(7);
+    r.feed_data("1234567\n");
+    CHECK(co_await r.readline() == "1234567\n");
+    CHECK(buffered(r) == "");
+    r.feed_data("12345678\n");
+    CHECK((co_await caught<aio::ValueError>(r.readline())).has_value());
+    CHECK(buffered(r) == "");
+    r.feed_data("12345678");
+    CHECK((co_await caught<aio::ValueError>(r.readline())).has_value());
+    CHECK(buffered(r) == "");
+  }());
+}
+
+TEST_CASE("readline returns lines already buffered without waiting", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data(DATA.substr(0, 6));
+    r.feed_data(DATA.substr(6));
+    CHECK(co_await r.readline() == "line1\n");
+    CHECK(buffered(r) == "line2\nline3\n");
+    CHECK(co_await r.read(7) == "line2\nl");
+    CHECK(buffered(r) == "ine3\n");
+  }());
+}
+
+TEST_CASE("at_eof becomes true only once EOF is fed and the buffer is empty", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    CHECK_FALSE(r.at_eof());
+    r.feed_data("some data\n");
+    CHECK_FALSE(r.at_eof());
+    co_await r.readline();
+    CHECK_FALSE(r.at_eof());
+    r.feed_data("some data\n");
+    r.feed_eof();
+    CHECK_FALSE(r.at_eof());
+    co_await r.readline();
+    CHECK(r.at_eof());
+  }());
+}
+
+TEST_CASE("readline at EOF returns the partial line, then an empty string", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("some data");
+    r.feed_eof();
+    CHECK(co_await r.readline() == "some data");
+    CHECK(co_await r.readline() == "");
+  }());
+}
+
+TEST_CASE("readline after an exception is set raises it and the buffer is empty", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("line\n");
+    CHECK(co_await r.readline() == "line\n");
+    r.set_exception(std::make_exception_ptr(aio::ValueError("x")));
+    CHECK((co_await caught<aio::ValueError>(r.readline())).has_value());
+    CHECK(buffered(r) == "");
+  }());
+}
+
+TEST_CASE("readuntil with an empty separator is a ValueError", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    CHECK((co_await caught<aio::ValueError>(r.readuntil(""))).has_value());
+  }());
+}
+
+TEST_CASE("readuntil finds a multi-byte separator split across chunks", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("lineAAA");
+    CHECK(co_await r.readuntil("AAA") == "lineAAA");
+    CHECK(buffered(r) == "");
+    r.feed_data("lineAAAxxx");
+    CHECK(co_await r.readuntil("AAA") == "lineAAA");
+    CHECK(buffered(r) == "xxx");
+  }());
+}
+
+TEST_CASE("readuntil handles every chunking of test_readuntil_multi_chunks_1", "[streams]") {
+  run_test([]() -> Task<> {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"QWEaa", "XYaa", "a"}, "QWEaaXYaaa"},
+        {{"QWEaa", "XYa", "aa"}, "QWEaaXYaaa"},
+        {{"aaa"}, "aaa"},
+        {{"Xaaa"}, "Xaaa"},
+        {{"XXX", "a", "a", "a"}, "XXXaaa"},
+    };
+    for (const auto& [chunks, expected] : cases) {
+      StreamReader fed;  // all chunks buffered first, as CPython's test does
+      for (const auto& c : chunks) fed.feed_data(c);
+      CHECK(co_await fed.readuntil("aaa") == expected);
+      CHECK(buffered(fed) == "");
+
+      StreamReader live;  // the same chunks arriving while readuntil waits
+      auto h = aio::create_task(live.readuntil("aaa"));
+      for (const auto& c : chunks) {
+        co_await aio::sleep(0s);
+        live.feed_data(c);
+      }
+      CHECK(co_await h.join() == expected);
+      CHECK(buffered(live) == "");
+    }
+  }());
+}
+
+TEST_CASE("readuntil at EOF raises IncompleteReadError with the partial data and no expected size", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("some dataAA");
+    r.feed_eof();
+    auto e = co_await caught<aio::IncompleteReadError>(r.readuntil("AAA"));
+    REQUIRE(e.has_value());
+    CHECK(e->partial == "some dataAA");
+    CHECK_FALSE(e->expected.has_value());
+    CHECK(buffered(r) == "");
+  }());
+}
+
+TEST_CASE("readuntil over the limit leaves the data buffered, found or not", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r(3);
+    r.feed_data("some dataAA");
+    auto e = co_await caught<aio::LimitOverrunError>(r.readuntil("AAA"));
+    REQUIRE(e.has_value());
+    CHECK(std::string(e->what()).find("not found") != std::string::npos);
+    CHECK(buffered(r) == "some dataAA");
+    r.feed_data("A");
+    e = co_await caught<aio::LimitOverrunError>(r.readuntil("AAA"));
+    REQUIRE(e.has_value());
+    CHECK(std::string(e->what()).find("is found") != std::string::npos);
+    CHECK(buffered(r) == "some dataAAA");
+  }());
+}
+
+TEST_CASE("readexactly(0) returns nothing and readexactly(-1) is a ValueError", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data(DATA);
+    CHECK(co_await r.readexactly(0) == "");
+    CHECK(buffered(r) == DATA);
+    CHECK((co_await caught<aio::ValueError>(r.readexactly(-1))).has_value());
+    CHECK(buffered(r) == DATA);
+  }());
+}
+
+TEST_CASE("readexactly collects bytes across three feeds", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    const auto n = static_cast<std::ptrdiff_t>(2 * DATA.size());
+    auto h = co_await pending(r.readexactly(n));
+    r.feed_data(DATA);
+    r.feed_data(DATA);
+    r.feed_data(DATA);
+    CHECK(co_await h.join() == DATA + DATA);
+    CHECK(buffered(r) == DATA);
+  }());
+}
+
+TEST_CASE("readexactly at EOF raises IncompleteReadError with CPython's message", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    const auto n = static_cast<std::ptrdiff_t>(2 * DATA.size());
+    auto h = co_await pending(r.readexactly(n));
+    r.feed_data(DATA);
+    r.feed_eof();
+    auto e = co_await caught<aio::IncompleteReadError>(h.join());
+    REQUIRE(e.has_value());
+    CHECK(e->partial == DATA);
+    CHECK(e->expected == std::optional<std::size_t>(36));
+    CHECK(std::string(e->what()) == "18 bytes read on a total of 36 expected bytes");
+    CHECK(buffered(r) == "");
+  }());
+}
+
+TEST_CASE("an exception set while a reader waits is raised in it", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    auto h = co_await pending(r.readline());
+    r.set_exception(std::make_exception_ptr(aio::ValueError("x")));
+    CHECK((co_await caught<aio::ValueError>(h.join())).has_value());
+  }());
+}
+
+TEST_CASE("a cancelled readline leaves the reader usable and loses nothing", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("par");
+    auto h = co_await pending(r.readline());
+    h.cancel();
+    CHECK((co_await caught<aio::CancelledError>(h.join())).has_value());
+    r.feed_data("tial\n");
+    CHECK(co_await r.readline() == "partial\n");
+  }());
+}
+
+TEST_CASE("two coroutines waiting on one reader is a RuntimeError", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    auto h = co_await pending(r.readline());
+    CHECK((co_await caught<aio::RuntimeError>(r.read(1))).has_value());
+    r.feed_data("x\n");
+    CHECK(co_await h.join() == "x\n");
+  }());
+}
+
+TEST_CASE("read_some hands out everything buffered and read_into copies", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("abc");
+    r.feed_data("def");
+    CHECK(co_await r.read_some() == "abcdef");
+    r.feed_data("xyz");
+    std::array<char, 2> two{};
+    CHECK(co_await r.read_into(two) == 2);
+    CHECK(std::string(two.data(), 2) == "xy");
+    r.feed_eof();
+    CHECK(co_await r.read_some() == "z");
+    CHECK(co_await r.read_some() == "");
+    CHECK(co_await r.read_into(two) == 0);
+  }());
+}
+
+TEST_CASE("lines() yields each line until EOF, like async for", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data(DATA);
+    r.feed_data("tail");
+    r.feed_eof();
+    std::vector<std::string> got;
+    auto gen = r.lines();
+    while (auto line = co_await gen.next()) got.push_back(*line);
+    CHECK(got == std::vector<std::string>{"line1\n", "line2\n", "line3\n", "tail"});
+  }());
+}
