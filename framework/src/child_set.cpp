@@ -26,10 +26,14 @@ void ChildSet::cancel_all() {
 
 asio::awaitable<void> ChildSet::wait_all() {
   auto keep = shared_from_this();
-  if (pending_ == 0) {
-    co_await check_cancelled();
-    co_return;
+  if (co_await cancel_pending()) {
+    // Pending before the wait began: forwarded all the same, so no child is
+    // left running unobserved.
+    co_await asio::this_coro::reset_cancellation_state();
+    outer_cancelled_ = true;
+    cancel_all();
   }
+  if (pending_ == 0) co_return;
   Waiter w;
   w.on_cancel = [](Waiter&, void* arg) { static_cast<ChildSet*>(arg)->cancel_all(); };
   w.on_cancel_arg = this;

@@ -57,7 +57,16 @@ void FutureStateBase::finish() {
 }
 
 asio::awaitable<void> await_done(FutureStateBase& st, bool forward_cancel) {
-  co_await check_cancelled();
+  bool forwarded = false;
+  if (co_await cancel_pending()) {
+    // A cancellation that arrived before this wait began is forwarded like
+    // one that arrives during it: raising here would leave `st` running
+    // orphaned (a just-created child of wait_for, say).
+    if (!forward_cancel || st.done()) co_await raise_cancelled();
+    co_await asio::this_coro::reset_cancellation_state();
+    forwarded = true;
+    st.cancel({});
+  }
   if (st.done()) co_return;
   Waiter w;
   if (forward_cancel) {
@@ -66,7 +75,7 @@ asio::awaitable<void> await_done(FutureStateBase& st, bool forward_cancel) {
   }
   co_await park(st.waiters(), w);
   if (w.cancelled) co_await raise_cancelled();
-  if (w.cancel_forwarded) {
+  if (w.cancel_forwarded || forwarded) {
     // The awaited task's outcome answers the cancellation (asyncio: a task
     // that swallows its CancelledError hands its value to the awaiter).
     co_await asio::this_coro::reset_cancellation_state();

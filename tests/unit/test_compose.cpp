@@ -162,3 +162,24 @@ TEST_CASE("cancelling the waiter of shield leaves the shielded task running", "[
     CHECK(co_await h.join() == 5);
   }());
 }
+
+TEST_CASE("a cancellation pending when gather begins cancels its children", "[compose]") {
+  run_test([]() -> Task<> {
+    int finished = 0;
+    auto child = [&]() -> Task<int> {
+      co_await aio::sleep(5ms);
+      ++finished;
+      co_return 0;
+    };
+    auto body = [&]() -> Task<> {
+      co_await asio::post(asio::use_awaitable);  // not an aio wait: the cancel stays pending
+      co_await aio::gather(child(), child());
+    };
+    auto g = aio::create_task(body());
+    co_await aio::sleep(0s);
+    g.cancel();
+    CHECK_THROWS_AS(co_await g.join(), aio::CancelledError);
+    co_await aio::sleep(10ms);
+    CHECK(finished == 0);
+  }());
+}

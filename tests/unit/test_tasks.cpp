@@ -259,3 +259,18 @@ TEST_CASE("all_tasks_count and all_task_names list the live tasks", "[tasks]") {
 TEST_CASE("create_task outside a running loop throws RuntimeError", "[tasks]") {
   CHECK_THROWS_AS(aio::create_task(answer_after(0ms, 1)), aio::RuntimeError);
 }
+
+TEST_CASE("a cancellation pending when join begins cancels the joined task too", "[tasks]") {
+  run_test([]() -> Task<> {
+    auto inner = aio::create_task(answer_after(10s, 1), "inner");
+    auto outer_body = [](aio::TaskHandle<int> t) -> Task<int> {
+      co_await asio::post(asio::use_awaitable);  // not an aio wait: the cancel stays pending
+      co_return co_await t.join();
+    };
+    auto outer = aio::create_task(outer_body(inner), "outer");
+    co_await aio::sleep(0s);  // outer is now inside the raw post
+    outer.cancel();
+    CHECK_THROWS_AS(co_await outer.join(), aio::CancelledError);
+    CHECK(inner.cancelled());
+  }());
+}
