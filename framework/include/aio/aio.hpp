@@ -6,7 +6,9 @@
 #include <aio/exceptions.hpp>
 #include <aio/futures.hpp>
 #include <aio/generators.hpp>
+#include <aio/locks.hpp>
 #include <aio/metrics.hpp>
+#include <aio/queues.hpp>
 #include <aio/runners.hpp>
 #include <aio/server.hpp>
 #include <aio/streams.hpp>
