@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""echo_bench.py - aio-echo against asyncio, uvloop and a C epoll echo, side by side.
+
+Run through bench/run.sh, which builds the programs first. Each server runs
+pinned to CPU 0, the load generator (aio-load) pinned to CPU 1; both on
+127.0.0.1. Cells: connections x message sizes (echo round trips, one in
+flight per connection), bulk one-way throughput, and 10,000 idle
+connections. Each cell runs --repeat times, interleaved across servers; the
+table shows the median, the spread ((max - min) / median) and the ratio to
+the epoll server. Server CPU is utime + stime from /proc/PID/stat over the
+measured window (from aio-load's "measuring" mark to its exit).
+Only the processes started here are ever signalled.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEERS = os.path.join(HERE, "peers")
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+PYTHON = "/usr/bin/python3"
+
+
+def pin(cpu, argv):
+    if os.cpu_count() and os.cpu_count() >= 2:
+        return ["taskset", "-c", str(cpu), *argv]
+    return argv
+
+
+class Proc:
+    """A started process whose stderr lines are collected on a thread."""
+
+    def __init__(self, argv, stdout=subprocess.DEVNULL):
+        self.argv = argv
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE)
+        self.lines = []
+        self.cv = threading.Condition()
+        self.t = threading.Thread(target=self._collect, daemon=True)
+        self.t.start()
+
+    def _collect(self):
+        for raw in self.p.stderr:
+            with self.cv:
+                self.lines.append(raw.decode(errors="replace").rstrip())
+                self.cv.notify_all()
+        with self.cv:
+            self.cv.notify_all()
+
+    def wait_line(self, pattern, timeout):
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                for line in self.lines:
+                    m = rx.search(line)
+                    if m:
+                        return m
+                if time.monotonic() > end or (self.p.poll() is not None and not self.t.is_alive()):
+                    return None
+                self.cv.wait(0.05)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Server:
+    def __init__(self, name, argv):
+        self.name = name
+        self.argv = argv
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.proc = Proc(pin(0, self.argv))
+        m = self.proc.wait_line(r"listening on \S+:(\d+)", 20)
+        if not m:
+            self.proc.stop()
+            raise RuntimeError(f"{self.name} did not start: {self.proc.lines}")
+        self.port = int(m.group(1))
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.p.pid
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+
+
+def servers(build):
+    return [
+        Server("aio", [os.path.join(build, "servers/echo/aio-echo"), "--host", "127.0.0.1", "--port", "0",
+                       "--metrics-port", "0", "--log-level", "info"]),
+        Server("asyncio", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0"]),
+        Server("uvloop", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0", "--uvloop"]),
+        Server("epoll", [os.path.join(build, "bench/epoll_echo"), "0"]),
+    ]
+
+
+def run_load(build, server, mode, args, duration):
+    """One aio-load run against `server`; its JSON plus the server's CPU over the window."""
+    argv = pin(1, [os.path.join(build, "clients/load/aio-load"), mode, "--port", str(server.port),
+                   "--duration", str(duration), "--json", "--mark-start", *args])
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = Proc(argv, stdout=subprocess.PIPE)
+    marked = load.wait_line(r"aio-load: measuring", 60)
+    cpu0 = cpu_seconds(server.pid)
+    rss = rss_bytes(server.pid)
+    try:
+        out, _ = load.p.communicate(timeout=duration + 60)
+    except subprocess.TimeoutExpired:
+        load.p.kill()
+        out, _ = load.p.communicate()
+    cpu1 = cpu_seconds(server.pid)
+    load.t.join(2)
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # aio-load has been reaped: its CPU
+    load_cpu = (children1.ru_utime - children0.ru_utime) + (children1.ru_stime - children0.ru_stime)
+    try:
+        result = json.loads(out.decode().strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        result = {"errors": 1, "round_trips": 0, "round_trips_per_s": 0, "mb_per_s": 0}
+    result["server_cpu_s"] = cpu1 - cpu0 if marked else float("nan")
+    result["server_rss_at_start"] = rss
+    result["load_cpu_s"] = load_cpu  # the whole aio-load run, connecting included
+    result["exit"] = load.p.returncode
+    return result
+
+
+def summarize(values):
+    values = [v for v in values if v == v]  # drop NaN
+    if not values:
+        return float("nan"), float("nan")
+    med = statistics.median(values)
+    spread = (max(values) - min(values)) / med if med else 0.0
+    return med, spread
+
+
+def fmt(v, digits=0):
+    if v != v:
+        return "n/a"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(v, ref):
+    if v != v or ref != ref or not ref:
+        return "n/a"
+    return f"{v / ref:.2f}×"
+
+
+def idle_cell(build, make, count, hold):
+    """RSS per idle connection: a fresh server, one warm-up round trip, then `count` idle clients."""
+    rows = {}
+    for srv in make():
+        srv.start()
+        try:
+            warm = run_load(build, srv, "echo", ["--connections", "1"], 0.5)
+            time.sleep(0.3)
+            before = rss_bytes(srv.pid)
+            argv = pin(1, [os.path.join(build, "clients/load/aio-load"), "idle", "--port", str(srv.port),
+                           "--connections", str(count), "--duration", str(hold), "--json", "--mark-start",
+                           "--connect-timeout", "60"])
+            load = Proc(argv, stdout=subprocess.PIPE)
+            load.wait_line(r"aio-load: measuring", 90)
+            time.sleep(min(1.0, hold / 2))
+            after = rss_bytes(srv.pid)
+            out, _ = load.p.communicate(timeout=hold + 90)
+            j = json.loads(out.decode().strip().splitlines()[-1])
+            rows[srv.name] = {"rss_before": before, "rss_after": after, "open": j["open_connections"],
+                              "per_conn": (after - before) / max(1, j["open_connections"]),
+                              "errors": j["errors"] + warm.get("errors", 0)}
+        finally:
+            srv.stop()
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description="side-by-side echo benchmark")
+    ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--quick", action="store_true", help="a few cells, 2 s each, one run: a smoke test")
+    ap.add_argument("--duration", type=float, default=3.0, help="seconds per run")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--idle", type=int, default=10000, help="idle connections (0: skip)")
+    ap.add_argument("--out", help="also write the markdown here")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build_dir)
+
+    conns, sizes = [1, 64, 1000], [64, 1024, 16384]
+    duration, repeat, idle = args.duration, args.repeat, args.idle
+    if args.quick:
+        conns, sizes, duration, repeat, idle = [1, 64], [64, 16384], 2.0, 1, min(idle, 1000)
+    cells = [(c, s) for c in conns for s in sizes]
+
+    load_before = os.getloadavg()
+    all_servers = servers(build)
+    results = {}  # (cell, server) -> list of runs
+    t_start = time.monotonic()
+    try:
+        for srv in all_servers:
+            srv.start()
+        for rep in range(repeat):
+            for c, s in cells:
+                for srv in all_servers:
+                    r = run_load(build, srv, "echo", ["--connections", str(c), "--size", str(s)], duration)
+                    results.setdefault((f"{c}×{s}", srv.name), []).append(r)
+                    print(f"[{time.monotonic() - t_start:6.0f}s] rep {rep + 1} {c:>4} conns × {s:>5} B  "
+                          f"{srv.name:8} {r['round_trips_per_s']:>10,.0f} rt/s  cpu {r['server_cpu_s']:.2f}s  "
+                          f"errors {r.get('errors')}", file=sys.stderr, flush=True)
+            for srv in all_servers:
+                r = run_load(build, srv, "bulk", ["--connections", "1", "--size", "65536"], duration)
+                results.setdefault(("bulk", srv.name), []).append(r)
+                print(f"[{time.monotonic() - t_start:6.0f}s] rep {rep + 1} bulk {srv.name:8} "
+                      f"{r['mb_per_s']:>8,.1f} MB/s  cpu {r['server_cpu_s']:.2f}s", file=sys.stderr, flush=True)
+    finally:
+        for srv in all_servers:
+            srv.stop()
+    idle_rows = idle_cell(build, lambda: servers(build), idle, 3.0) if idle else {}
+
+    names = [s.name for s in all_servers]
+    lines = []
+    lines.append(f"Machine: {platform.node() or 'host'}, {cpu_model()}, {os.cpu_count()} CPUs, "
+                 f"Linux {platform.release()}; server on CPU 0, aio-load on CPU 1; "
+                 f"{duration:g} s per run, {repeat} run(s) per cell, median (spread = (max-min)/median). "
+                 f"Load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after "
+                 f"(other tenants' work on the same 2 CPUs shows there).")
+    lines.append("")
+    lines.append("| cell (conns × bytes) | server | round trips/s | spread | vs epoll | server CPU µs/rt | vs epoll | p99 µs |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for c, s in cells:
+        key = f"{c}×{s}"
+        ref_rt, _ = summarize([r["round_trips_per_s"] for r in results[(key, "epoll")]])
+        ref_cpu, _ = summarize([cpu_per_rt(r) for r in results[(key, "epoll")]])
+        for n in names:
+            runs = results[(key, n)]
+            rt, spread = summarize([r["round_trips_per_s"] for r in runs])
+            cpu, _ = summarize([cpu_per_rt(r) for r in runs])
+            p99, _ = summarize([r.get("latency_us", {}).get("p99", float("nan")) for r in runs])
+            errs = sum(r.get("errors", 0) + r.get("mismatches", 0) for r in runs)
+            lines.append(f"| {key} | {n} | {fmt(rt)} | {spread * 100:.0f}% | {ratio(rt, ref_rt)} | "
+                         f"{fmt(cpu, 2)} | {ratio(cpu, ref_cpu)} | {fmt(p99)}{' (errors: %d)' % errs if errs else ''} |")
+    lines.append("")
+    lines.append("| bulk (1 conn, 64 KiB writes) | MB/s echoed | spread | vs epoll | server CPU s per GB | vs epoll |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    ref_mb, _ = summarize([r["mb_per_s"] for r in results[("bulk", "epoll")]])
+    ref_cpu, _ = summarize([cpu_per_gb(r) for r in results[("bulk", "epoll")]])
+    for n in names:
+        mb, spread = summarize([r["mb_per_s"] for r in results[("bulk", n)]])
+        cpu, _ = summarize([cpu_per_gb(r) for r in results[("bulk", n)]])
+        lines.append(f"| {n} | {fmt(mb, 1)} | {spread * 100:.0f}% | {ratio(mb, ref_mb)} | {fmt(cpu, 2)} | "
+                     f"{ratio(cpu, ref_cpu)} |")
+    if idle_rows:
+        lines.append("")
+        lines.append(f"| {idle:,} idle connections | open | server RSS before | after | bytes per connection | vs epoll |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        ref = idle_rows.get("epoll", {}).get("per_conn", float("nan"))
+        for n in names:
+            row = idle_rows[n]
+            lines.append(f"| {n} | {row['open']:,} | {row['rss_before'] / 2**20:.1f} MiB | "
+                         f"{row['rss_after'] / 2**20:.1f} MiB | {row['per_conn']:,.0f} | {ratio(row['per_conn'], ref)} |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    out = args.out or os.path.join(build, "bench", "echo-table.md")
+    with open(out, "w") as f:
+        f.write(table)
+    with open(os.path.join(build, "bench", "echo-results.json"), "w") as f:
+        json.dump({"cells": {f"{k[0]}|{k[1]}": v for k, v in results.items()}, "idle": idle_rows}, f, indent=1)
+    bad = sum(r.get("mismatches", 0) for runs in results.values() for r in runs)
+    return 1 if bad else 0
+
+
+def cpu_per_rt(r):
+    rt = r.get("round_trips", 0)
+    return r["server_cpu_s"] / rt * 1e6 if rt else float("nan")
+
+
+def cpu_per_gb(r):
+    b = r.get("bytes_received", 0)
+    return r["server_cpu_s"] / b * 1e9 if b else float("nan")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

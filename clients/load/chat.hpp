@@ -1,0 +1,39 @@
+// clients/load/chat.hpp — internal to aio-load. The chat mode (DESIGN §4's aio-chat protocol).
+//
+// --connections clients join one room (--room, default "bench"); once all
+// have joined, the first --senders of them send lines `b ID SEQ T PADDING`
+// (T: the send time, or the scheduled one with --rate, in steady-clock
+// nanoseconds) until the deadline. Every client reads what the room
+// delivers: `<nick> b ID SEQ T ...`; it counts the line, records now - T as
+// delivery latency and checks that each sender's SEQ comes in order with no
+// gap (a mismatch otherwise). Notices (`* ...`) are skipped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <aio/tasks.hpp>
+
+namespace aio_load {
+
+struct Worker;
+
+struct ChatState {
+  std::string buf;                  // bytes read but not yet consumed
+  std::vector<std::int64_t> last;   // last SEQ seen from each sender
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+};
+
+// Reads the welcome, joins the room and waits for the confirmation.
+template <class S>
+aio::Task<bool> chat_join(Worker& w, S& s, ChatState& st, std::size_t conn);
+
+// Sends (if a sender) and receives until the deadline, then until every line
+// sent has arrived (or the watchdog closes the connection).
+template <class S>
+aio::Task<void> chat_drive(Worker& w, S& s, ChatState& st, std::size_t conn);
+
+}  // namespace aio_load
