@@ -1,0 +1,452 @@
+// servers/chat/chat_server.cpp — aio-chat's service: messages, clients, rooms, sessions.
+//
+// Try it: `aio-chat` (port 7001), then `nc localhost 7001` in two terminals
+// (or `aio-chat-client --host localhost --port 7001 --nick ann`).
+//
+// Reads top-down, like Asio's chat_server.cpp: a Message is one formatted
+// line shared by all its receivers; a Client is one connection's outbox and
+// its writer task; a Room is a list of members; Impl holds the rooms, the
+// nicks and the commands; session() is the per-connection handler.
+//
+// The fan-out never waits on a receiver: a broadcast formats its line once
+// and appends a pointer to it to every member's outbox. Each client's writer
+// task wakes up once per loop turn, hands everything queued to the transport
+// in one gather write (writelines: one writev) and then drains. A client
+// whose outbox plus transport buffer passes --max-outbox-bytes is dropped as
+// too slow, so the server's memory is bounded by connections × that limit.
+// One sender's lines reach each receiver in order: one outbox, one writer.
+#include "chat_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <aio/exceptions.hpp>
+#include <aio/locks.hpp>
+#include <aio/metrics.hpp>
+#include <aio/streams.hpp>
+#include <aio/timeouts.hpp>
+
+namespace chat {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Lines per writelines() call: StreamWriter sends up to 64 parts in one
+// writev straight away and copies a longer list into its buffer instead.
+constexpr std::size_t kGather = 64;
+
+// One line as sent ("\n" included), formatted once and shared by every receiver.
+using Message = std::shared_ptr<const std::string>;
+
+template <class... Parts>
+Message format_line(const Parts&... parts) {
+  auto s = std::make_shared<std::string>();
+  s->reserve((std::string_view(parts).size() + ... + 1));
+  (s->append(std::string_view(parts)), ...);
+  s->push_back('\n');
+  return s;
+}
+
+// Nicks and room names: 1-32 of [A-Za-z0-9_-].
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+  });
+}
+
+// "word rest": the first word and what follows the spaces after it.
+std::pair<std::string_view, std::string_view> split_word(std::string_view s) {
+  auto end = s.find(' ');
+  if (end == std::string_view::npos) return {s, {}};
+  auto rest = s.substr(end);
+  rest.remove_prefix(std::min(rest.find_first_not_of(' '), rest.size()));
+  return {s.substr(0, end), rest};
+}
+
+// The chat_* families; inert handles when the service has no registry.
+struct ChatMetrics {
+  aio::metrics::Counter received, delivered, slow_consumers;
+  aio::metrics::Gauge rooms, members;
+
+  explicit ChatMetrics(aio::metrics::Registry* r) {
+    if (!r) return;
+    received = r->counter("chat_messages_received_total", "Lines received from clients.");
+    delivered = r->counter("chat_messages_delivered_total", "Lines queued for delivery to a client (one per receiver).");
+    slow_consumers = r->counter("chat_slow_consumer_disconnects_total",
+                                "Clients disconnected because their outbox overflowed.");
+    rooms = r->gauge("chat_rooms", "Rooms with at least one member.");
+    members = r->gauge("chat_members", "Clients connected and in a room.");
+  }
+};
+
+class Room;
+
+// One connection as the rest of the service sees it: a nick, a room, an
+// outbox drained by its own writer task, and the reader task to stop.
+class Client {
+ public:
+  Client(aio::StreamWriter writer, std::string nick, const ChatOptions& opt, ChatMetrics& metrics)
+      : writer_(std::move(writer)), nick_(std::move(nick)), opt_(opt), metrics_(metrics) {}
+
+  const std::string& nick() const { return nick_; }
+  void set_nick(std::string nick) { nick_ = std::move(nick); }
+  Room* room = nullptr;
+  aio::TaskHandle<void> reading;  // the session's reader task
+  bool quitting = false;          // sent /quit
+
+  // Queues `m`; never waits. An outbox over the limit drops the client.
+  void deliver(const Message& m) {
+    if (closing_) return;
+    outbox_bytes_ += m->size();
+    if (outbox_bytes_ + transport_bytes_ > opt_.max_outbox_bytes) {
+      drop_too_slow();
+      return;
+    }
+    outbox_.push_back(m);
+    if (!wake_.is_set()) wake_.set();
+  }
+
+  // Sends what is queued until finish(): one gather write per wake-up.
+  aio::Task<void> write_loop() {
+    std::vector<Message> batch;
+    std::vector<std::string_view> parts;
+    try {
+      for (;;) {
+        while (outbox_.empty() && !closing_) {
+          wake_.clear();
+          co_await wake_.wait();
+        }
+        if (outbox_.empty()) break;
+        batch.swap(outbox_);
+        outbox_bytes_ = 0;
+        for (std::size_t i = 0; i < batch.size(); i += kGather) {
+          parts.clear();
+          for (std::size_t j = i; j < std::min(i + kGather, batch.size()); ++j) parts.emplace_back(*batch[j]);
+          writer_.writelines(parts);
+        }
+        batch.clear();
+        transport_bytes_ = writer_.get_write_buffer_size();
+        co_await writer_.drain();
+        transport_bytes_ = writer_.get_write_buffer_size();
+      }
+    } catch (const std::exception& e) {  // the connection is gone: stop queueing for it
+      spdlog::debug("chat: {} lost while writing: {}", nick_, e.what());
+      closing_ = true;
+      outbox_.clear();
+      if (reading.valid()) reading.cancel();
+    }
+  }
+
+  // No more lines will be queued; the writer task flushes the outbox and ends.
+  void finish() {
+    closing_ = true;
+    wake_.set();
+  }
+
+  // Dropped as too slow: nothing more is worth sending.
+  bool dropped() const { return dropped_; }
+
+  // Stops the reader task (shutdown, too slow); the session then ends.
+  void stop_reading() {
+    if (reading.valid() && !reading.done()) reading.cancel();
+  }
+
+ private:
+  void drop_too_slow() {
+    spdlog::warn("chat: {} ({}) is too slow: more than {} bytes queued, disconnecting", nick_, writer_.peername(),
+                 opt_.max_outbox_bytes);
+    metrics_.slow_consumers.inc();
+    dropped_ = closing_ = true;
+    outbox_.clear();
+    outbox_bytes_ = 0;
+    writer_.write("! too slow\n");  // best effort: sent only if the transport holds nothing else
+    stop_reading();
+    wake_.set();
+  }
+
+  aio::StreamWriter writer_;
+  std::string nick_;
+  const ChatOptions& opt_;
+  ChatMetrics& metrics_;
+  std::vector<Message> outbox_;
+  std::size_t outbox_bytes_ = 0;
+  // What the transport still held when last looked at (after a hand-over or
+  // a drain); it only shrinks in between, so the limit check stays safe.
+  std::size_t transport_bytes_ = 0;
+  aio::Event wake_;
+  bool closing_ = false;
+  bool dropped_ = false;
+};
+
+// The members of one room, in the order they joined (/who lists them so).
+class Room {
+ public:
+  explicit Room(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const { return name_; }
+  std::size_t size() const { return members_.size(); }
+  const std::vector<Client*>& members() const { return members_; }
+
+  void add(Client& c) { members_.push_back(&c); }
+  void remove(Client& c) { std::erase(members_, &c); }
+
+  // Queues `m` for every member but `except`; returns how many got it.
+  std::size_t broadcast(const Message& m, const Client* except = nullptr) const {
+    std::size_t n = 0;
+    for (Client* c : members_) {
+      if (c == except) continue;
+      c->deliver(m);
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  std::string name_;
+  std::vector<Client*> members_;
+};
+
+}  // namespace
+
+struct ChatService::Impl {
+  ChatOptions opt;
+  ChatMetrics metrics;
+  std::map<std::string, Room, std::less<>> rooms;     // by name: /rooms lists them in this order
+  std::map<std::string, Client*, std::less<>> nicks;  // every connected client
+  std::uint64_t next_guest = 1;
+  bool stopping = false;
+  const Message shutting_down = format_line("* server shutting down");
+  const Message too_long = format_line("! line too long");
+
+  explicit Impl(ChatOptions o) : opt(o), metrics(opt.metrics) {}
+
+  // ---- rooms -------------------------------------------------------------
+
+  Room& enter(Client& c, std::string_view name) {
+    auto it = rooms.find(name);
+    if (it == rooms.end()) {
+      it = rooms.emplace(std::string(name), Room(std::string(name))).first;
+      metrics.rooms.inc();
+    }
+    Room& room = it->second;
+    room.broadcast(format_line("* ", c.nick(), " joined"));
+    room.add(c);
+    c.room = &room;
+    return room;
+  }
+
+  // Takes `c` out of its room, telling the others unless the server is stopping.
+  void leave(Client& c) {
+    Room* room = std::exchange(c.room, nullptr);
+    if (!room) return;
+    room->remove(c);
+    if (room->size() == 0) {
+      rooms.erase(room->name());
+      metrics.rooms.dec();
+    } else if (!stopping) {
+      count_delivered(room->broadcast(format_line("* ", c.nick(), " left")));
+    }
+  }
+
+  void count_delivered(std::size_t n) {
+    if (n) metrics.delivered.inc(static_cast<double>(n));
+  }
+
+  std::string new_guest_nick() {
+    for (;;) {
+      std::string nick = "guest" + std::to_string(next_guest++);
+      if (!nicks.contains(nick)) return nick;
+    }
+  }
+
+  // ---- commands ------------------------------------------------------------
+
+  // One line from `c`, without its "\r\n".
+  void on_line(Client& c, std::string_view text) {
+    metrics.received.inc();
+    if (text.empty()) return;
+    if (text.front() != '/') return say(c, text);
+    if (text.starts_with("//")) return say(c, text.substr(1));  // "//x" says "/x"
+    auto [cmd, arg] = split_word(text);
+    if (cmd == "/nick") return rename(c, arg);
+    if (cmd == "/join") return join(c, arg);
+    if (cmd == "/rooms") return list_rooms(c);
+    if (cmd == "/who") return who(c);
+    if (cmd == "/msg") return private_message(c, arg);
+    if (cmd == "/me") return action(c, arg);
+    if (cmd == "/quit") return quit(c);
+    c.deliver(format_line("! unknown command: ", cmd));
+  }
+
+  void say(Client& c, std::string_view text) {
+    count_delivered(c.room->broadcast(format_line("<", c.nick(), "> ", text), &c));
+  }
+
+  void rename(Client& c, std::string_view name) {
+    if (!valid_name(name)) return c.deliver(format_line("! invalid nick"));
+    if (name == c.nick()) return c.deliver(format_line("* you are now ", name));
+    if (nicks.contains(name)) return c.deliver(format_line("! nick taken: ", name));
+    std::string old = c.nick();
+    nicks.erase(old);
+    c.set_nick(std::string(name));
+    nicks.emplace(c.nick(), &c);
+    c.deliver(format_line("* you are now ", name));
+    count_delivered(c.room->broadcast(format_line("* ", old, " is now ", name), &c));
+  }
+
+  void join(Client& c, std::string_view name) {
+    if (!name.empty() && name.front() == '#') name.remove_prefix(1);
+    if (!valid_name(name)) return c.deliver(format_line("! invalid room"));
+    if (name == c.room->name()) return c.deliver(format_line("! already in #", name));
+    leave(c);
+    Room& room = enter(c, name);
+    count_delivered(room.size() - 1);
+    c.deliver(format_line("* joined #", room.name(), " (", std::to_string(room.size()), " members)"));
+  }
+
+  void list_rooms(Client& c) {
+    std::string s = "* rooms:";
+    for (const auto& [name, room] : rooms) s.append(" #").append(name).append("(").append(std::to_string(room.size())).append(")");
+    c.deliver(format_line(s));
+  }
+
+  void who(Client& c) {
+    std::string s = "* in #" + c.room->name() + ":";
+    for (const Client* m : c.room->members()) s.append(" ").append(m->nick());
+    c.deliver(format_line(s));
+  }
+
+  void private_message(Client& c, std::string_view arg) {
+    auto [nick, text] = split_word(arg);
+    if (nick.empty() || text.empty()) return c.deliver(format_line("! usage: /msg NICK text"));
+    auto it = nicks.find(nick);
+    if (it == nicks.end()) return c.deliver(format_line("! no such nick: ", nick));
+    it->second->deliver(format_line("[pm] <", c.nick(), "> ", text));
+    count_delivered(1);
+  }
+
+  void action(Client& c, std::string_view text) {
+    if (text.empty()) return c.deliver(format_line("! usage: /me action"));
+    count_delivered(c.room->broadcast(format_line("* ", c.nick(), " ", text), &c));
+  }
+
+  void quit(Client& c) {
+    c.deliver(format_line("* bye"));
+    c.quitting = true;
+  }
+
+  // ---- sessions --------------------------------------------------------------
+
+  // Frames lines with readline and hands them to on_line; ends at EOF, on
+  // /quit, on an over-long line, or when the service stops it.
+  aio::Task<void> read_loop(std::shared_ptr<Client> c, aio::StreamReader reader) {
+    try {
+      while (!c->quitting) {
+        std::string raw = co_await reader.readline();
+        if (raw.empty()) break;  // EOF
+        std::string_view text = raw;
+        if (text.back() == '\n') text.remove_suffix(1);
+        if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+        if (text.size() > opt.max_line) throw aio::LimitOverrunError("line too long", 0);
+        on_line(*c, text);
+      }
+    } catch (const aio::LimitOverrunError&) {
+      spdlog::info("chat: {} sent a line over {} bytes, disconnecting", c->nick(), opt.max_line);
+      c->deliver(too_long);
+    } catch (const aio::CancelledError&) {
+      // stop_reading(): shutdown or too slow; the session closes the connection.
+    } catch (const std::exception& e) {
+      spdlog::debug("chat: {} lost while reading: {}", c->nick(), e.what());
+    }
+  }
+
+  aio::Task<void> session(aio::StreamReader reader, aio::StreamWriter writer) {
+    auto c = std::make_shared<Client>(writer, new_guest_nick(), opt, metrics);
+    nicks.emplace(c->nick(), c.get());
+    auto writing = aio::create_task(c->write_loop(), "chat-writer");
+    std::exception_ptr cancelled;
+    if (stopping) {
+      c->deliver(shutting_down);
+    } else {
+      spdlog::debug("chat: {} connected from {}", c->nick(), writer.peername());
+      metrics.members.inc();
+      c->deliver(format_line("* welcome ", c->nick(), ", you are in #lobby"));
+      count_delivered(enter(*c, "lobby").size() - 1);
+      c->reading = aio::create_task(read_loop(c, reader), "chat-reader");
+      try {
+        co_await c->reading.join();
+      } catch (...) {  // our own cancellation (join passed it on to the reader)
+        cancelled = std::current_exception();
+      }
+      leave(*c);
+      metrics.members.dec();
+      spdlog::debug("chat: {} disconnected", c->nick());
+    }
+    nicks.erase(c->nick());
+    co_await close(*c, writer, std::move(writing));
+    if (cancelled) std::rethrow_exception(cancelled);
+  }
+
+  // Flushes `c`'s outbox and closes, at most close_linger; then aborts. A
+  // client dropped as too slow is aborted at once: what it has not taken it
+  // never will.
+  aio::Task<void> close(Client& c, aio::StreamWriter& writer, aio::TaskHandle<void> writing) {
+    c.finish();
+    if (c.dropped()) {
+      writer.abort();
+      writing.cancel();
+      try {
+        co_await writing.join();  // the writer task uses `c`: let it end first
+      } catch (...) {
+      }
+      co_return;
+    }
+    const auto deadline = Clock::now() + opt.close_linger;
+    bool late = false;
+    try {
+      co_await aio::timeout_at(writing.join(), deadline);
+      writer.close();
+      co_await aio::timeout_at(writer.wait_closed(), deadline);
+    } catch (const aio::TimeoutError&) {
+      late = true;
+    } catch (const std::exception&) {  // already lost: nothing to flush
+    }
+    if (late) {
+      spdlog::debug("chat: {} did not take its last bytes in time; aborting", c.nick());
+      writer.abort();
+    }
+  }
+};
+
+ChatService::ChatService(ChatOptions options) : impl_(std::make_unique<Impl>(options)) {}
+ChatService::~ChatService() = default;
+
+aio::ClientConnected ChatService::handler() {
+  Impl* impl = impl_.get();
+  return [impl](aio::StreamReader r, aio::StreamWriter w) { return impl->session(std::move(r), std::move(w)); };
+}
+
+std::size_t ChatService::stream_limit() const { return impl_->opt.max_line + 2; }
+
+void ChatService::shutdown() {
+  if (impl_->stopping) return;
+  impl_->stopping = true;
+  std::vector<Client*> all;
+  for (const auto& [nick, c] : impl_->nicks) all.push_back(c);
+  for (Client* c : all) {
+    c->deliver(impl_->shutting_down);
+    c->stop_reading();
+  }
+}
+
+std::size_t ChatService::clients() const { return impl_->nicks.size(); }
+std::size_t ChatService::rooms() const { return impl_->rooms.size(); }
+
+}  // namespace chat
