@@ -5,12 +5,24 @@
 //   bench_streams --idle-server N               listens, waits for N idle connections, prints RSS/N
 //   bench_streams --idle-clients PORT N         opens N idle connections to 127.0.0.1:PORT and holds them
 //   bench_streams --pingpong N SIZE             N round trips, nothing else (for strace -c -f)
+//   bench_streams --echo-server [epoll]         one aio echo server (or a plain epoll one, the
+//                                               reference); prints its port, then, once its client is
+//                                               gone, its CPU (user+sys) per round trip to stderr
+//   bench_streams --echo-client PORT N SIZE     blocking client: N ping-pong round trips
 #include <benchmark/benchmark.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <malloc.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,22 +37,32 @@
 #include <aio/streams.hpp>
 
 // ---- counting global operator new
-#pragma GCC diagnostic push
+// (Not popped: g++ 12 reports the malloc/free pairing wherever these inline.)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+// Also keeps, per 16-byte size class, how many blocks are live (by
+// malloc_usable_size), so --idle-server can break an idle connection down.
 namespace {
 std::atomic<std::size_t> g_allocations{0};
-}
+constexpr std::size_t kClasses = 512;  // up to 8 KiB; larger blocks share the last class
+std::atomic<long> g_live[kClasses];
+std::size_t size_class(void* p) { return std::min(kClasses - 1, ::malloc_usable_size(p) / 16); }
+}  // namespace
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
+  if (void* p = std::malloc(n ? n : 1)) {
+    g_live[size_class(p)].fetch_add(1, std::memory_order_relaxed);
+    return p;
+  }
   throw std::bad_alloc();
 }
 void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
+void operator delete(void* p) noexcept {
+  if (p) g_live[size_class(p)].fetch_sub(1, std::memory_order_relaxed);
+  std::free(p);
+}
+void operator delete[](void* p) noexcept { operator delete(p); }
+void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
+void operator delete[](void* p, std::size_t) noexcept { operator delete(p); }
 
 namespace {
 
@@ -112,6 +134,8 @@ int idle_server(std::size_t n) {
   aio::run([n]() -> Task<> {
     auto server = co_await aio::start_server(echo, "127.0.0.1", 0);
     co_await aio::sleep(std::chrono::milliseconds(100));
+    std::array<long, kClasses> live_before{};
+    for (std::size_t i = 0; i < kClasses; ++i) live_before[i] = g_live[i].load();
     const long before = rss_kib();
     std::printf("%u\n", static_cast<unsigned>(server.port()));
     std::fflush(stdout);
@@ -120,6 +144,15 @@ int idle_server(std::size_t n) {
     const long after = rss_kib();
     std::fprintf(stderr, "idle connections: %zu  rss before: %ld KiB  after: %ld KiB  per connection: %.0f bytes\n",
                  n, before, after, static_cast<double>(after - before) * 1024.0 / static_cast<double>(n));
+    // Heap blocks per connection, by usable size (malloc adds 8 bytes of header to each).
+    double heap = 0;
+    for (std::size_t i = 0; i < kClasses; ++i) {
+      const double per = static_cast<double>(g_live[i].load() - live_before[i]) / static_cast<double>(n);
+      if (per < 0.05) continue;
+      heap += per * static_cast<double>(i * 16 + 8);
+      std::fprintf(stderr, "  %5zu-byte blocks: %.2f per connection\n", i * 16, per);
+    }
+    std::fprintf(stderr, "  heap (operator new) per connection: %.0f bytes with headers\n", heap);
     server.close();
     server.abort_clients();
     co_await server.wait_closed();
@@ -153,6 +186,116 @@ int pingpong(std::size_t n, std::size_t size) {
   return 0;
 }
 
+// ---- server CPU per round trip (client in another process)
+
+double cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+void report_cpu(const char* what, double cpu, std::size_t round_trips) {
+  std::fprintf(stderr, "%s: %zu round trips, server CPU %.3f s, %.2f us per round trip\n", what, round_trips, cpu,
+               round_trips ? cpu * 1e6 / static_cast<double>(round_trips) : 0.0);
+}
+
+// The echo pattern of the servers: read_some + write + drain.
+int aio_echo_server() {
+  aio::run([]() -> Task<> {
+    std::size_t messages = 0;
+    double cpu = 0;
+    auto handler = [&](StreamReader r, StreamWriter w) -> Task<> {
+      const double start = cpu_seconds();
+      for (;;) {
+        auto data = co_await r.read_some();
+        if (data.empty()) break;
+        w.write(data);
+        co_await w.drain();
+        ++messages;
+      }
+      cpu = cpu_seconds() - start;
+    };
+    auto server = co_await aio::start_server(handler, "127.0.0.1", 0);
+    std::printf("%u\n", static_cast<unsigned>(server.port()));
+    std::fflush(stdout);
+    while (messages == 0 || server.active_connections() != 0) co_await aio::sleep(std::chrono::milliseconds(20));
+    report_cpu("aio echo server", cpu, messages);
+    server.close();
+    co_await server.wait_closed();
+  }());
+  return 0;
+}
+
+// The reference: a plain edge-triggered epoll echo server, one connection.
+int epoll_echo_server() {
+  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(lfd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(lfd, 16) != 0) return 1;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::printf("%u\n", static_cast<unsigned>(ntohs(addr.sin_port)));
+  std::fflush(stdout);
+  const int fd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  const int ep = ::epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.fd = fd;
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  static char buf[16 * 1024];
+  std::size_t messages = 0;
+  const double start = cpu_seconds();
+  bool open = true;
+  while (open) {
+    epoll_event out{};
+    if (::epoll_wait(ep, &out, 1, -1) != 1) continue;
+    for (;;) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        open = false;
+        break;
+      }
+      if (n < 0) break;
+      ::send(fd, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL);  // the client waits: it always fits
+      ++messages;
+      if (static_cast<std::size_t>(n) < sizeof buf) break;  // drained: wait for the next edge
+    }
+  }
+  report_cpu("epoll echo server", cpu_seconds() - start, messages);
+  ::close(fd);
+  ::close(ep);
+  ::close(lfd);
+  return 0;
+}
+
+int echo_client(std::uint16_t port, std::size_t n, std::size_t size) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 1;
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::vector<char> msg(size, 'p');
+  std::vector<char> back(size);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (::send(fd, msg.data(), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) return 1;
+    std::size_t got = 0;
+    while (got < size) {
+      const ssize_t r = ::recv(fd, back.data() + got, size - got, 0);
+      if (r <= 0) return 1;
+      got += static_cast<std::size_t>(r);
+    }
+  }
+  ::close(fd);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -161,6 +304,11 @@ int main(int argc, char** argv) {
     return idle_clients(static_cast<std::uint16_t>(std::atoi(argv[2])), std::strtoul(argv[3], nullptr, 10));
   if (argc >= 4 && std::strcmp(argv[1], "--pingpong") == 0)
     return pingpong(std::strtoul(argv[2], nullptr, 10), std::strtoul(argv[3], nullptr, 10));
+  if (argc >= 2 && std::strcmp(argv[1], "--echo-server") == 0)
+    return (argc >= 3 && std::strcmp(argv[2], "epoll") == 0) ? epoll_echo_server() : aio_echo_server();
+  if (argc >= 5 && std::strcmp(argv[1], "--echo-client") == 0)
+    return echo_client(static_cast<std::uint16_t>(std::atoi(argv[2])), std::strtoul(argv[3], nullptr, 10),
+                       std::strtoul(argv[4], nullptr, 10));
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

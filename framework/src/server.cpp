@@ -88,64 +88,73 @@ bool out_of_resources(const std::error_code& ec) {
          (v == EMFILE || v == ENFILE || v == ENOBUFS || v == ENOMEM);
 }
 
-Task<void> run_connection(std::shared_ptr<ServerCore> core, std::shared_ptr<StreamState> st) {
+// The TLS handshake of an accepted connection; false when it failed (the
+// connection is then done). Its own coroutine so that its state is not part
+// of run_connection's frame, which stays alive as long as the connection.
+Task<bool> tls_accept(const std::shared_ptr<ServerCore>& core, const std::shared_ptr<StreamState>& st) {
   const auto& opts = core->opts;
-  if (opts.ssl) {
-    auto* sock = st->transport->tcp_socket();
-    auto stream = std::make_unique<TlsStream>(std::move(*sock), *opts.ssl);
-    std::exception_ptr failure;
-    bool cancelled = false;
-    try {
-      co_await tls_handshake(*stream, asio::ssl::stream_base::server, opts.ssl_handshake_timeout);
-    } catch (const CancelledError&) {
-      cancelled = true;
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    if (cancelled || failure) {
-      if (failure) {
-        try {
-          std::rethrow_exception(failure);
-        } catch (const std::exception& e) {
-          spdlog::debug("TLS handshake with {} failed: {}", st->peer, e.what());
-        }
-        if (core->metrics) core->metrics->connection_rejected("tls_handshake");
-      }
-      stream.reset();
-      st->handler_done = true;
-      st->connection_lost(nullptr);
-      if (cancelled) throw CancelledError();
-      co_return;
-    }
-    st->transport = make_tls_transport(std::move(stream), opts.ssl);
+  auto* sock = st->transport->tcp_socket();
+  auto stream = std::make_unique<TlsStream>(std::move(*sock), *opts.ssl);
+  std::exception_ptr failure;
+  bool cancelled = false;
+  try {
+    co_await tls_handshake(*stream, asio::ssl::stream_base::server, opts.ssl_handshake_timeout);
+  } catch (const CancelledError&) {
+    cancelled = true;
+  } catch (...) {
+    failure = std::current_exception();
   }
+  if (cancelled || failure) {
+    if (failure) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& e) {
+        spdlog::debug("TLS handshake with {} failed: {}", st->peer, e.what());
+      }
+      if (core->metrics) core->metrics->connection_rejected("tls_handshake");
+    }
+    stream.reset();
+    st->handler_done = true;
+    st->connection_lost(nullptr);
+    if (cancelled) throw CancelledError();
+    co_return false;
+  }
+  st->transport = make_tls_transport(std::move(stream), opts.ssl);
+  co_return true;
+}
+
+// Logs and counts a handler's failure, then closes its connection.
+void handler_failed(ServerCore& core, StreamState& st, const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("handler for {} failed: {}", st.peer, e.what());
+  } catch (...) {
+    spdlog::error("handler for {} failed with a non-standard exception", st.peer);
+  }
+  if (core.metrics) core.metrics->handler_error();
+  st.close();
+}
+
+Task<void> run_connection(std::shared_ptr<ServerCore> core, std::shared_ptr<StreamState> st) {
+  if (core->opts.ssl && !co_await tls_accept(core, st)) co_return;
   if (core->metrics) {
     core->metrics->connection_accepted();
     st->metrics = core->metrics.get();
   }
-  st->arm_idle_timer(opts.idle_timeout);
+  st->arm_idle_timer(core->opts.idle_timeout);
 
   std::exception_ptr error;
   bool cancelled = false;
   try {
-    auto handler = core->cb(StreamReader(st), StreamWriter(st));
+    auto handler = core->cb(StreamReader(st), StreamWriter(st));  // g++ 12: no temporaries inside co_await
     co_await std::move(handler);
   } catch (const CancelledError&) {
     cancelled = true;
   } catch (...) {
     error = std::current_exception();
   }
-  if (error) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      spdlog::error("handler for {} failed: {}", st->peer, e.what());
-    } catch (...) {
-      spdlog::error("handler for {} failed with a non-standard exception", st->peer);
-    }
-    if (core->metrics) core->metrics->handler_error();
-    st->close();
-  }
+  if (error) handler_failed(*core, *st, error);
   if (cancelled) st->abort();
   st->mark_handler_done();
   if (cancelled) throw CancelledError();

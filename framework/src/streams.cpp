@@ -3,6 +3,7 @@
 
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/stream.hpp>
+#include <asio/this_coro.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -125,10 +126,23 @@ Task<std::string> StreamReader::readexactly(std::ptrdiff_t n) {
   co_return data;
 }
 
+// read_some and read_into are the hot paths: the read is awaited right here
+// (one frame plus one reactor operation), not through wait_for_data.
 Task<std::string_view> StreamReader::read_some() {
   auto st = st_;
   st->raise_if_error();
-  if (st->rbuf.empty() && !st->eof) co_await st->wait_for_data("read_some");
+  if (st->rbuf.empty() && !st->eof) {
+    if (!st->transport || st->lost) {
+      co_await st->wait_for_data("read_some");
+    } else {
+      detail::ReadingScope scope(*st, "read_some");
+      co_await detail::check_cancelled();
+      const detail::ReadResult r = co_await st->transport->receive(detail::ReadTarget{&st->rbuf, nullptr, 0});
+      if (StreamState::read_cancelled(r) && co_await detail::cancel_pending()) co_await detail::raise_cancelled();
+      st->complete_read(r);
+      st->raise_if_error();
+    }
+  }
   const auto view = st->rbuf.view();
   // Consumed now; the bytes stay in place until the next call refills.
   st->rbuf.consume(view.size());
@@ -140,8 +154,18 @@ Task<std::size_t> StreamReader::read_into(std::span<char> dst) {
   st->raise_if_error();
   if (dst.empty()) co_return 0;
   if (st->rbuf.empty() && !st->eof) {
-    if (st->transport) co_return co_await st->receive_into(dst.data(), dst.size());
-    co_await st->wait_for_data("read_into");
+    if (!st->transport || st->lost) {
+      co_await st->wait_for_data("read_into");
+    } else {
+      // Nothing buffered: read straight into the caller's memory.
+      detail::ReadingScope scope(*st, "read_into");
+      co_await detail::check_cancelled();
+      const detail::ReadResult r = co_await st->transport->receive(detail::ReadTarget{nullptr, dst.data(), dst.size()});
+      if (StreamState::read_cancelled(r) && co_await detail::cancel_pending()) co_await detail::raise_cancelled();
+      st->complete_read(r);
+      st->raise_if_error();
+      co_return r.ec ? 0 : r.n;
+    }
   }
   const auto view = st->rbuf.view();
   const std::size_t n = std::min(view.size(), dst.size());
@@ -176,9 +200,13 @@ const std::shared_ptr<StreamState>& StreamWriter::state() const { return link_->
 void StreamWriter::write(std::string_view data) { link_->st->write(data); }
 void StreamWriter::writelines(std::span<const std::string_view> parts) { link_->st->writelines(parts); }
 
+// The fast path (nothing to wait for) is this one frame.
 Task<void> StreamWriter::drain() {
   auto st = link_->st;
-  co_await st->drain();
+  co_await detail::check_cancelled();
+  st->raise_if_error();
+  if (st->drain_ready()) co_return;
+  co_await st->drain_wait();
 }
 
 void StreamWriter::set_write_buffer_limits(std::size_t high) { link_->st->set_write_buffer_limits(high, high / 4); }

@@ -6,6 +6,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
@@ -24,23 +25,18 @@ bool would_block(const std::error_code& ec) {
   return ec == asio::error::would_block || ec == asio::error::try_again;
 }
 
-// Marks a reader busy for the duration of one wait (cancellation included).
-struct ReadingScope {
-  StreamState& st;
-  explicit ReadingScope(StreamState& s, const char* func) : st(s) {
-    if (st.reading)
-      throw RuntimeError(std::string(func) + "() called while another coroutine is already waiting for incoming data");
-    st.reading = true;
-  }
-  ReadingScope(const ReadingScope&) = delete;
-  ReadingScope& operator=(const ReadingScope&) = delete;
-  ~ReadingScope() {
-    st.reading = false;
-    st.rbuf.release_if_empty();
-  }
-};
-
 }  // namespace
+
+ReadingScope::ReadingScope(StreamState& s, const char* func) : st_(s) {
+  if (st_.reading)
+    throw RuntimeError(std::string(func) + "() called while another coroutine is already waiting for incoming data");
+  st_.reading = true;
+}
+
+ReadingScope::~ReadingScope() {
+  st_.reading = false;
+  st_.rbuf.release_if_empty();
+}
 
 WriterLink::~WriterLink() {
   if (st) st->close();
@@ -61,6 +57,8 @@ StreamState::~StreamState() {
 
 // ---------------------------------------------------------------- reading
 
+// The general wait (read, readline, readuntil, readexactly): one read from
+// the transport straight under this coroutine, or a park for a fed reader.
 asio::awaitable<void> StreamState::wait_for_data(const char* func) {
   ReadingScope scope(*this, func);
   co_await check_cancelled();
@@ -75,108 +73,17 @@ asio::awaitable<void> StreamState::wait_for_data(const char* func) {
     eof = true;
     co_return;
   }
-  if (!transport->speculative()) {
-    auto space = rbuf.prepare(1);
-    std::error_code ec;
-    std::size_t n = 0;
-    try {
-      n = co_await transport->async_read(space.data(), space.size());
-    } catch (const std::system_error& e) {
-      ec = e.code();
-    }
-    if (ec) {
-      on_read_error(ec);
-    } else {
-      rbuf.commit(n);
-      received(n);
-    }
-    raise_if_error();
-    co_return;
-  }
-  for (;;) {
-    if (!last_read_short_) {
-      auto space = rbuf.prepare(1);
-      std::error_code ec;
-      const std::size_t n = transport->try_read(space.data(), space.size(), ec);
-      if (!ec) {
-        rbuf.commit(n);
-        last_read_short_ = n < space.size();
-        received(n);
-        co_return;
-      }
-      if (!would_block(ec)) {
-        on_read_error(ec);
-        raise_if_error();
-        co_return;
-      }
-      // Nothing there: wait for readiness without holding a buffer.
-      rbuf.release_if_empty();
-    }
-    last_read_short_ = false;
-    std::error_code ec;
-    try {
-      co_await transport->wait_readable();
-    } catch (const std::system_error& e) {
-      ec = e.code();
-    }
-    if (ec) {
-      on_read_error(ec);
-      raise_if_error();
-      co_return;
-    }
-  }
+  const ReadResult r = co_await transport->receive(ReadTarget{&rbuf, nullptr, 0});
+  if (read_cancelled(r) && co_await cancel_pending()) co_await raise_cancelled();
+  complete_read(r);
+  raise_if_error();
 }
 
-asio::awaitable<std::size_t> StreamState::receive_into(char* dst, std::size_t n) {
-  ReadingScope scope(*this, "read_into");
-  co_await check_cancelled();
-  if (lost) {
-    eof = true;
-    co_return 0;
-  }
-  if (!transport->speculative()) {
-    std::error_code ec;
-    std::size_t got = 0;
-    try {
-      got = co_await transport->async_read(dst, n);
-    } catch (const std::system_error& e) {
-      ec = e.code();
-    }
-    if (ec) {
-      on_read_error(ec);
-      raise_if_error();
-      co_return 0;
-    }
-    received(got);
-    co_return got;
-  }
-  for (;;) {
-    if (!last_read_short_) {
-      std::error_code ec;
-      const std::size_t got = transport->try_read(dst, n, ec);
-      if (!ec) {
-        last_read_short_ = got < n;
-        received(got);
-        co_return got;
-      }
-      if (!would_block(ec)) {
-        on_read_error(ec);
-        raise_if_error();
-        co_return 0;
-      }
-    }
-    last_read_short_ = false;
-    std::error_code ec;
-    try {
-      co_await transport->wait_readable();
-    } catch (const std::system_error& e) {
-      ec = e.code();
-    }
-    if (ec) {
-      on_read_error(ec);
-      raise_if_error();
-      co_return 0;
-    }
+void StreamState::complete_read(const ReadResult& r) {
+  if (r.ec) {
+    on_read_error(r.ec);
+  } else {
+    received(r.n);
   }
 }
 
@@ -375,6 +282,10 @@ void StreamState::fatal_write_error(const std::error_code& ec) {
 asio::awaitable<void> StreamState::drain() {
   co_await check_cancelled();
   raise_if_error();
+  co_await drain_wait();
+}
+
+asio::awaitable<void> StreamState::drain_wait() {
   if (closing || lost) {
     // Let a pending close complete first (asyncio's sleep(0)).
     co_await asio::post(executor_, asio::use_awaitable);

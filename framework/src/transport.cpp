@@ -2,7 +2,9 @@
 // non-blocking I/O) and TLS (asio::ssl's async operations).
 #include <aio/detail/transport.hpp>
 
+#include <asio/execution/context.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/query.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/ssl/host_name_verification.hpp>
@@ -23,36 +25,45 @@ using asio::experimental::as_tuple;
 
 std::string format_endpoint_of(const asio::local::stream_protocol::endpoint& ep) { return ep.path(); }
 
+// A socket whose reactor state read operations can reach (basic_socket keeps
+// it in a protected member).
+template <class Socket>
+class ReactorSocket : public Socket {
+ public:
+  explicit ReactorSocket(Socket s) : Socket(std::move(s)) {}
+
+  // The socket's current descriptor (-1 and no reactor data once closed or
+  // moved from: the reactor then completes reads with bad_descriptor).
+  ReactorSocketRef reactor_ref(asio::detail::reactor& reactor) {
+    auto& impl = this->impl_.get_implementation();
+    return ReactorSocketRef{&reactor, &impl.reactor_data_, impl.socket_};
+  }
+};
+
 template <class Socket>
 class SocketTransport final : public Transport {
  public:
   explicit SocketTransport(Socket s) : socket_(std::move(s)) {
     std::error_code ec;
     socket_.non_blocking(true, ec);
+    executor_ = socket_.get_executor();
+    reactor_ = &asio::use_service<asio::detail::reactor>(asio::query(executor_, asio::execution::context));
   }
 
-  asio::any_io_executor get_executor() noexcept override { return socket_.get_executor(); }
+  asio::any_io_executor get_executor() noexcept override { return executor_; }
   bool speculative() const noexcept override { return true; }
 
-  std::size_t try_read(char* dst, std::size_t n, std::error_code& ec) override {
-    return socket_.read_some(asio::buffer(dst, n), ec);
+  asio::awaitable<ReadResult> receive(ReadTarget target) override {
+    return async_socket_read(socket_.reactor_ref(*reactor_), target, executor_);
   }
 
   std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) override {
     return socket_.write_some(std::span<const asio::const_buffer>(bufs, count), ec);
   }
 
-  asio::awaitable<void> wait_readable() override {
-    co_await socket_.async_wait(Socket::wait_read, aio::use_task);
-  }
-
   asio::awaitable<std::error_code> wait_writable() override {
     auto [ec] = co_await socket_.async_wait(Socket::wait_write, as_tuple(asio::use_awaitable));
     co_return ec;
-  }
-
-  asio::awaitable<std::size_t> async_read(char* dst, std::size_t n) override {
-    co_return co_await socket_.async_read_some(asio::buffer(dst, n), aio::use_task);
   }
 
   asio::awaitable<std::error_code> async_write_all(const char* src, std::size_t n) override {
@@ -91,7 +102,9 @@ class SocketTransport final : public Transport {
   static std::string format(const asio::ip::tcp::endpoint& ep) { return format_endpoint(ep); }
   static std::string format(const asio::local::stream_protocol::endpoint& ep) { return format_endpoint_of(ep); }
 
-  Socket socket_;
+  ReactorSocket<Socket> socket_;
+  asio::detail::reactor* reactor_ = nullptr;
+  asio::any_io_executor executor_;
 };
 
 class TlsTransport final : public Transport {
@@ -102,22 +115,26 @@ class TlsTransport final : public Transport {
   asio::any_io_executor get_executor() noexcept override { return stream_->get_executor(); }
   bool speculative() const noexcept override { return false; }
 
-  std::size_t try_read(char*, std::size_t, std::error_code& ec) override {
-    ec = asio::error::operation_not_supported;
-    return 0;
-  }
   std::size_t try_write(const asio::const_buffer*, std::size_t, std::error_code& ec) override {
     ec = asio::error::operation_not_supported;
     return 0;
   }
-  asio::awaitable<void> wait_readable() override {
-    throw std::system_error(asio::error::operation_not_supported);
-    co_return;
-  }
   asio::awaitable<std::error_code> wait_writable() override { co_return asio::error::operation_not_supported; }
 
-  asio::awaitable<std::size_t> async_read(char* dst, std::size_t n) override {
-    co_return co_await stream_->async_read_some(asio::buffer(dst, n), aio::use_task);
+  asio::awaitable<ReadResult> receive(ReadTarget target) override {
+    char* dst = target.dst;
+    std::size_t cap = target.cap;
+    if (dst == nullptr) {
+      const auto space = target.buf->prepare(1);
+      dst = space.data();
+      cap = space.size();
+    }
+    auto [ec, n] = co_await stream_->async_read_some(asio::buffer(dst, cap), as_tuple(asio::use_awaitable));
+    if (target.dst == nullptr) {
+      target.buf->commit(n);
+      target.buf->release_if_empty();
+    }
+    co_return ReadResult{ec, n};
   }
 
   asio::awaitable<std::error_code> async_write_all(const char* src, std::size_t n) override {
@@ -210,9 +227,16 @@ asio::awaitable<void> tls_handshake(TlsStream& stream, asio::ssl::stream_base::h
 }
 
 std::string format_endpoint(const asio::ip::tcp::endpoint& ep) {
-  auto addr = ep.address();
-  if (addr.is_v6()) return "[" + addr.to_string() + "]:" + std::to_string(ep.port());
-  return addr.to_string() + ":" + std::to_string(ep.port());
+  // Appended piecewise: g++ 12 -O3 warns (stringop-overflow) on the chain of
+  // operator+ temporaries.
+  const auto addr = ep.address();
+  std::string out;  // no reserve: "127.0.0.1:54321" fits the small-string buffer
+  if (addr.is_v6()) out.push_back('[');
+  out.append(addr.to_string());
+  if (addr.is_v6()) out.push_back(']');
+  out.push_back(':');
+  out.append(std::to_string(ep.port()));
+  return out;
 }
 
 bool is_connection_lost(const std::error_code& ec) noexcept {

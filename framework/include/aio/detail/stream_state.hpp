@@ -41,6 +41,19 @@ struct WriterLink {
   ~WriterLink();
 };
 
+// Marks a reader busy for the duration of one wait (cancellation included);
+// gives the read buffer back to the pool when the wait leaves it empty.
+class ReadingScope {
+ public:
+  ReadingScope(StreamState& s, const char* func);
+  ReadingScope(const ReadingScope&) = delete;
+  ReadingScope& operator=(const ReadingScope&) = delete;
+  ~ReadingScope();
+
+ private:
+  StreamState& st_;
+};
+
 class StreamState : public std::enable_shared_from_this<StreamState> {
  public:
   explicit StreamState(std::size_t limit);
@@ -51,9 +64,16 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 
   // ---- reading (asyncio's StreamReader) ----
   // Waits until more data, EOF or an error is there; rethrows the error.
+  // The hot paths (read_some, read_into) inline the same steps: a
+  // ReadingScope, the cancellation check, transport->receive(),
+  // read_cancelled(), complete_read(), so that one coroutine frame and one
+  // reactor operation are all a read costs.
   asio::awaitable<void> wait_for_data(const char* func);
-  // Reads straight into dst (read_into's path); 0 at EOF.
-  asio::awaitable<std::size_t> receive_into(char* dst, std::size_t n);
+  // True when a read ended because it was cancelled (or the socket closed):
+  // the caller raises CancelledError if its task has a cancellation pending.
+  static bool read_cancelled(const ReadResult& r) noexcept { return r.ec == asio::error::operation_aborted; }
+  // Applies one read: counts the bytes, records EOF or the error.
+  void complete_read(const ReadResult& r);
   void feed_data(std::string_view data);
   void feed_eof();
   void set_exception(std::exception_ptr e);
@@ -71,6 +91,10 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void write(std::string_view data);
   void writelines(std::span<const std::string_view> parts);
   asio::awaitable<void> drain();
+  // drain() without its entry checks (cancellation, error): StreamWriter::drain
+  // makes them inline and comes here only when it must wait.
+  asio::awaitable<void> drain_wait();
+  bool drain_ready() const noexcept { return !closing && !lost && !paused_; }
   asio::awaitable<void> flushed();  // waits until nothing is buffered (start_tls)
   void set_write_buffer_limits(std::size_t high, std::size_t low);
   std::size_t write_buffer_size() const noexcept { return wbuf.size() - whead + inflight.size(); }
@@ -118,7 +142,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void schedule_idle_check(std::chrono::steady_clock::time_point when);
 
   asio::any_io_executor executor_;
-  bool last_read_short_ = false;  // the socket was drained by the last read: wait before reading
 
   std::string wbuf;
   std::size_t whead = 0;

@@ -1,8 +1,11 @@
 // aio/detail/transport.hpp — internal. The small interface StreamState drives: TCP, TLS or Unix socket.
 //
-// Plain sockets support the speculative path (non-blocking read/write first,
-// readiness waits only when the kernel has nothing / takes nothing), so an
-// idle reader pins no buffer. TLS uses asio::ssl's async operations.
+// Reading is one operation for every transport: receive() reads once into a
+// ReadTarget. Plain sockets do it as a single reactor operation
+// (socket_read_op.hpp: speculative, one recv per message, no epoll_ctl, no
+// buffer held while idle); TLS uses asio::ssl's async_read_some. Writing on
+// plain sockets is speculative (non-blocking write first, readiness waits
+// only when the kernel takes nothing); TLS writes with async_write.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -19,6 +22,8 @@
 #include <string>
 #include <system_error>
 
+#include <aio/detail/socket_read_op.hpp>
+
 namespace aio::detail {
 
 class Transport {
@@ -27,19 +32,21 @@ class Transport {
 
   virtual asio::any_io_executor get_executor() noexcept = 0;
 
-  // True for plain sockets: try_read/try_write/wait_* are available.
+  // True for plain sockets: try_write/wait_writable are available.
   virtual bool speculative() const noexcept = 0;
 
-  // Non-blocking; would_block when the kernel has nothing / takes nothing.
-  virtual std::size_t try_read(char* dst, std::size_t n, std::error_code& ec) = 0;
+  // Reads once into `target`, waiting until something is there. Never
+  // throws for I/O errors: {ec, 0} (operation_aborted when cancelled or
+  // closed), {ok, 0} at EOF. A plain socket's target buffer gets storage only
+  // when bytes arrive; TLS prepares it before waiting.
+  virtual asio::awaitable<ReadResult> receive(ReadTarget target) = 0;
+
+  // Non-blocking; would_block when the kernel takes nothing.
   virtual std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) = 0;
-  // Waits for readiness; cancellable (CancelledError); other errors as std::system_error.
-  virtual asio::awaitable<void> wait_readable() = 0;
   // The flusher's wait; never throws, returns the error.
   virtual asio::awaitable<std::error_code> wait_writable() = 0;
 
-  // The asynchronous path (TLS). async_read: 0 with eof at the end.
-  virtual asio::awaitable<std::size_t> async_read(char* dst, std::size_t n) = 0;
+  // The asynchronous write path (TLS).
   virtual asio::awaitable<std::error_code> async_write_all(const char* src, std::size_t n) = 0;
 
   virtual bool can_write_eof() const noexcept = 0;

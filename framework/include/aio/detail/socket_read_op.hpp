@@ -1,0 +1,194 @@
+// aio/detail/socket_read_op.hpp — internal. One read from a plain socket as a single Asio reactor operation.
+//
+// The hot read path of a plain (TCP or Unix) connection: "wait until the
+// socket is readable, then recv once" is one reactor operation, started with
+// one asio::async_initiate, instead of a speculative recv plus an
+// async_wait. It matters for three reasons:
+//   - socket.async_wait() is never speculative in Asio 1.22: every call
+//     re-arms the descriptor with epoll_ctl(MOD). This operation is started
+//     with speculation allowed, so a read never costs an epoll_ctl.
+//   - The recv happens inside the operation (perform): started speculatively
+//     it reads at once when bytes are there; on EAGAIN it is queued (no
+//     epoll_ctl for reads) and the next epoll edge performs it. A short read
+//     is NOT taken as "drained" (a FIN that came with the data would then be
+//     missed), so a reader that catches up costs one EAGAIN recv before it
+//     waits (docs/performance-streams.md).
+//   - An idle reader holds no buffer: the destination is taken from the
+//     per-loop chunk pool inside perform, only when bytes are there, and
+//     given back at once on EAGAIN.
+//
+// The operation object is allocated through the handler's allocator (Asio's
+// per-thread recycling allocator for use_awaitable handlers), like Asio's own
+// reactive_socket_recv_op, and supports per-operation cancellation (terminal,
+// partial, total), completing with operation_aborted.
+//
+// Requires a reactor backend (epoll, kqueue, select): not IOCP or io_uring.
+#pragma once
+
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/error.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/detail/bind_handler.hpp>
+#include <asio/detail/fenced_block.hpp>
+#include <asio/detail/handler_alloc_helpers.hpp>
+#include <asio/detail/handler_cont_helpers.hpp>
+#include <asio/detail/handler_work.hpp>
+#include <asio/detail/memory.hpp>
+#include <asio/detail/reactor.hpp>
+#include <asio/detail/reactor_op.hpp>
+
+#if defined(ASIO_HAS_IOCP) || defined(ASIO_HAS_IO_URING_AS_DEFAULT) || defined(ASIO_WINDOWS_RUNTIME)
+#error "aio's socket read path needs a reactor-based Asio backend (epoll, kqueue or select)"
+#endif
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <system_error>
+#include <utility>
+
+#include <aio/detail/buffer.hpp>
+
+namespace aio::detail {
+
+// The outcome of one read: bytes read (0 with no error: EOF) or the error.
+struct ReadResult {
+  std::error_code ec;
+  std::size_t n = 0;
+};
+
+// Where one read goes: `dst`/`cap` when dst is set, else the tail of `buf`
+// (which takes a pool chunk only when bytes are there).
+struct ReadTarget {
+  ReadBuffer* buf = nullptr;
+  char* dst = nullptr;
+  std::size_t cap = 0;
+};
+
+// What the operation needs from a socket: its descriptor and reactor state.
+struct ReactorSocketRef {
+  asio::detail::reactor* reactor = nullptr;
+  asio::detail::reactor::per_descriptor_data* data = nullptr;
+  asio::detail::socket_type fd = -1;
+};
+
+class SocketReadOpBase : public asio::detail::reactor_op {
+ public:
+  SocketReadOpBase(asio::detail::socket_type fd, ReadTarget target, func_type complete_func)
+      : reactor_op(std::error_code(), &SocketReadOpBase::do_perform, complete_func), fd_(fd), target_(target) {}
+
+  // One recv: done with bytes or an error, done_and_exhausted at EOF,
+  // not_done on EAGAIN (the reactor then waits for the next edge).
+  static status do_perform(reactor_op* base) {
+    auto* o = static_cast<SocketReadOpBase*>(base);
+    char* dst = o->target_.dst;
+    std::size_t cap = o->target_.cap;
+    if (dst == nullptr) {
+      const auto space = o->target_.buf->prepare(1);
+      dst = space.data();
+      cap = space.size();
+    }
+    for (;;) {
+      const ssize_t r = ::recv(o->fd_, dst, cap, 0);
+      if (r >= 0) {
+        const auto n = static_cast<std::size_t>(r);
+        o->bytes_transferred_ = n;
+        if (o->target_.dst == nullptr) o->target_.buf->commit(n);
+        // Exhausted only at EOF, as Asio's own recv op: a short read does not
+        // prove the socket drained, because a FIN that arrived with the data
+        // (one epoll edge for both) is still pending and no new edge comes.
+        return n == 0 ? done_and_exhausted : done;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (o->target_.dst == nullptr) o->target_.buf->release_if_empty();
+        return not_done;
+      }
+      o->ec_ = std::error_code(errno, asio::error::get_system_category());
+      if (o->target_.dst == nullptr) o->target_.buf->release_if_empty();
+      return done;
+    }
+  }
+
+ private:
+  asio::detail::socket_type fd_;
+  ReadTarget target_;
+};
+
+template <class Handler, class IoExecutor>
+class SocketReadOp final : public SocketReadOpBase {
+ public:
+  ASIO_DEFINE_HANDLER_PTR(SocketReadOp);
+
+  SocketReadOp(asio::detail::socket_type fd, ReadTarget target, Handler& handler, const IoExecutor& io_ex)
+      : SocketReadOpBase(fd, target, &SocketReadOp::do_complete),
+        handler_(std::move(handler)),
+        work_(handler_, io_ex) {}
+
+  static void do_complete(void* owner, asio::detail::operation* base, const std::error_code& /*ec*/,
+                          std::size_t /*bytes_transferred*/) {
+    auto* o = static_cast<SocketReadOp*>(base);
+    ptr p = {asio::detail::addressof(o->handler_), o, o};
+    asio::detail::handler_work<Handler, IoExecutor> w(std::move(o->work_));
+    // Move the handler out so the operation's memory is freed before the upcall.
+    asio::detail::binder1<Handler, ReadResult> handler(o->handler_, ReadResult{o->ec_, o->bytes_transferred_});
+    p.h = asio::detail::addressof(handler.handler_);
+    p.reset();
+    if (owner) {
+      asio::detail::fenced_block b(asio::detail::fenced_block::half);
+      w.complete(handler, handler.handler_);
+    }
+  }
+
+ private:
+  Handler handler_;
+  asio::detail::handler_work<Handler, IoExecutor> work_;
+};
+
+// Cancels the queued operation (by key) on terminal, partial or total cancellation.
+struct SocketReadCancellation {
+  ReactorSocketRef sock;
+  void operator()(asio::cancellation_type type) {
+    if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                 asio::cancellation_type::total)) != asio::cancellation_type::none)
+      sock.reactor->cancel_ops_by_key(sock.fd, *sock.data, asio::detail::reactor::read_op, this);
+  }
+};
+
+template <class IoExecutor>
+struct StartSocketRead {
+  ReactorSocketRef sock;
+  ReadTarget target;
+  const IoExecutor* io_ex;
+
+  template <class Handler>
+  void operator()(Handler&& h) const {
+    using H = std::decay_t<Handler>;
+    using Op = SocketReadOp<H, IoExecutor>;
+    H handler(std::forward<Handler>(h));
+    const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) Op(sock.fd, target, handler, *io_ex);
+    if (slot.is_connected()) p.p->cancellation_key_ = &slot.template emplace<SocketReadCancellation>(sock);
+    sock.reactor->start_op(asio::detail::reactor::read_op, sock.fd, *sock.data, p.p, is_continuation, true);
+    p.v = p.p = nullptr;
+  }
+};
+
+// Reads once from the socket into `target`, waiting for readiness when it
+// has nothing. Never throws for I/O errors: they come back in the result
+// (operation_aborted when cancelled or when the socket was closed).
+template <class IoExecutor>
+[[nodiscard]] asio::awaitable<ReadResult> async_socket_read(ReactorSocketRef sock, ReadTarget target,
+                                                            const IoExecutor& io_ex) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(ReadResult)>(
+      StartSocketRead<IoExecutor>{sock, target, &io_ex}, asio::use_awaitable);
+}
+
+}  // namespace aio::detail
