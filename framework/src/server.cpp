@@ -6,6 +6,8 @@
 // closed, so wait_closed() means "nothing of this server is left running".
 #include <aio/server.hpp>
 
+#include <asio/experimental/as_tuple.hpp>
+
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/ssl/context.hpp>
@@ -184,13 +186,12 @@ namespace {
 template <class Acceptor, class MakeTransport>
 Task<void> accept_loop(std::shared_ptr<ServerCore> core, Acceptor* acceptor, MakeTransport make) {
   while (!core->closed) {
-    std::error_code ec;
-    typename Acceptor::protocol_type::socket sock(acceptor->get_executor());
-    try {
-      sock = co_await acceptor->async_accept(aio::use_task);
-    } catch (const std::system_error& e) {
-      ec = e.code();
-    }
+    // Accept errors come back as codes, not exceptions: they are expected
+    // (EMFILE under load), and a sanitizer's vptr check of a caught
+    // exception needs a spare descriptor that EMFILE has just taken.
+    co_await detail::check_cancelled();
+    auto [ec, sock] = co_await acceptor->async_accept(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted && co_await detail::cancel_pending()) co_await detail::raise_cancelled();
     if (core->closed) break;
     if (ec) {
       if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;

@@ -23,10 +23,13 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 
 
 def binary(var):
-    """The path of a program under test, from the environment; skips the test without it."""
+    """The path of a program under test, from the environment (CTest sets it).
+
+    A missing binary is an error, not a skip: a test that silently skips
+    cannot fail."""
     path = os.environ.get(var)
     if not path or not os.path.exists(path):
-        raise unittest.SkipTest(f"{var} is not set to a built binary")
+        raise RuntimeError(f"{var} is not set to a built binary (run through ctest, or export it)")
     return path
 
 
