@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -77,6 +78,18 @@ aio::Task<T> guarded(aio::Task<T> body, std::chrono::steady_clock::duration limi
       CHECK(aio::all_tasks_count() == 1);
     }
   }
+}
+
+// Awaits `t` and returns the E it threw, or nullopt if it threw nothing:
+// CHECK((co_await caught<aio::TimeoutError>(f())).has_value()).
+template <class E, class T>
+aio::Task<std::optional<E>> caught(aio::Task<T> t) {
+  try {
+    co_await std::move(t);
+  } catch (const E& e) {
+    co_return e;
+  }
+  co_return std::nullopt;
 }
 
 // Runs `body` on a fresh loop; fails the test if it hangs or leaves tasks.

@@ -21,19 +21,10 @@ using namespace std::chrono_literals;
 using aio::StreamReader;
 using aio::StreamWriter;
 using aio::Task;
+using aio::test::caught;
 using aio::test::run_test;
 
 namespace {
-
-template <class E, class T>
-Task<std::optional<E>> caught(Task<T> t) {
-  try {
-    co_await std::move(t);
-  } catch (const E& e) {
-    co_return e;
-  }
-  co_return std::nullopt;
-}
 
 // Echoes every chunk back until EOF.
 Task<void> echo(StreamReader r, StreamWriter w) {

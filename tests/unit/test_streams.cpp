@@ -12,6 +12,7 @@
 using namespace std::chrono_literals;
 using aio::StreamReader;
 using aio::Task;
+using aio::test::caught;
 using aio::test::run_test;
 
 namespace {
@@ -22,16 +23,6 @@ const std::string DATA = "line1\nline2\nline3\n";
 std::string buffered(const StreamReader& r) { return std::string(r.state()->rbuf.view()); }
 
 // Awaits `t` and returns the exception of type E it threw, if it did.
-template <class E, class T>
-Task<std::optional<E>> caught(Task<T> t) {
-  try {
-    co_await std::move(t);
-  } catch (const E& e) {
-    co_return e;
-  }
-  co_return std::nullopt;
-}
-
 // Starts `t` as a task and lets it run until it waits.
 template <class T>
 Task<aio::TaskHandle<T>> pending(Task<T> t) {
