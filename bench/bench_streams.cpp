@@ -11,6 +11,7 @@
 //   bench_streams --echo-client PORT N SIZE     blocking client: N ping-pong round trips
 #include <benchmark/benchmark.h>
 
+#include <execinfo.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -46,9 +47,21 @@ std::atomic<std::size_t> g_allocations{0};
 constexpr std::size_t kClasses = 512;  // up to 8 KiB; larger blocks share the last class
 std::atomic<long> g_live[kClasses];
 std::size_t size_class(void* p) { return std::min(kClasses - 1, ::malloc_usable_size(p) / 16); }
+// --idle-server with AIO_BENCH_TRACE_ALLOCS=1: prints the size and call stack
+// of every allocation made while the connections are accepted (use N=1).
+bool g_trace = false;
+void trace_allocation(std::size_t n) {
+  g_trace = false;  // backtrace_symbols_fd does not allocate, but be safe
+  void* frames[8];
+  const int depth = ::backtrace(frames, 8);
+  std::fprintf(stderr, "operator new(%zu)\n", n);
+  ::backtrace_symbols_fd(frames + 1, depth - 1, 2);
+  g_trace = true;
+}
 }  // namespace
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (g_trace) trace_allocation(n);
   if (void* p = std::malloc(n ? n : 1)) {
     g_live[size_class(p)].fetch_add(1, std::memory_order_relaxed);
     return p;
@@ -137,10 +150,17 @@ int idle_server(std::size_t n) {
     std::array<long, kClasses> live_before{};
     for (std::size_t i = 0; i < kClasses; ++i) live_before[i] = g_live[i].load();
     const long before = rss_kib();
+    const bool trace = std::getenv("AIO_BENCH_TRACE_ALLOCS") != nullptr;
+    if (trace) {
+      void* warm[2];
+      ::backtrace(warm, 2);  // loads libgcc now, not while tracing
+    }
     std::printf("%u\n", static_cast<unsigned>(server.port()));
     std::fflush(stdout);
+    g_trace = trace;
     while (server.active_connections() < n) co_await aio::sleep(std::chrono::milliseconds(10));
     co_await aio::sleep(std::chrono::milliseconds(500));
+    g_trace = false;
     const long after = rss_kib();
     std::fprintf(stderr, "idle connections: %zu  rss before: %ld KiB  after: %ld KiB  per connection: %.0f bytes\n",
                  n, before, after, static_cast<double>(after - before) * 1024.0 / static_cast<double>(n));

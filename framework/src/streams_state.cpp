@@ -46,7 +46,6 @@ StreamState::StreamState(std::size_t lim) : limit(lim) {}
 
 StreamState::StreamState(std::size_t lim, std::unique_ptr<Transport> t, bool is_server)
     : limit(lim), transport(std::move(t)), server_side(is_server), started(std::chrono::steady_clock::now()) {
-  executor_ = transport->get_executor();
   peer = transport->peername();
   local = transport->sockname();
 }
@@ -64,7 +63,7 @@ asio::awaitable<void> StreamState::wait_for_data(const char* func) {
   co_await check_cancelled();
   if (!transport) {
     Waiter w;
-    co_await park(data_waiters_, w);
+    co_await park(waiters().data, w);
     if (w.cancelled) co_await raise_cancelled();
     raise_if_error();
     co_return;
@@ -107,17 +106,17 @@ void StreamState::feed_data(std::string_view data) {
   if (eof) throw RuntimeError("feed_data after feed_eof");
   if (data.empty()) return;
   rbuf.append(data);
-  data_waiters_.wake_all();
+  if (waiters_) waiters_->data.wake_all();
 }
 
 void StreamState::feed_eof() {
   eof = true;
-  data_waiters_.wake_all();
+  if (waiters_) waiters_->data.wake_all();
 }
 
 void StreamState::set_exception(std::exception_ptr e) {
   error = std::move(e);
-  data_waiters_.wake_all();
+  if (waiters_) waiters_->data.wake_all();
 }
 
 void StreamState::received(std::size_t n) {
@@ -200,7 +199,7 @@ void StreamState::queue(std::string_view data) {
 void StreamState::start_flush() {
   if (flushing_ || lost || write_buffer_size() == 0) return;
   flushing_ = true;
-  asio::co_spawn(executor_, flush_loop(shared_from_this()), asio::detached);
+  asio::co_spawn(transport->get_executor(), flush_loop(shared_from_this()), asio::detached);
 }
 
 // The one flushing path: one write in flight per connection.
@@ -224,12 +223,14 @@ asio::awaitable<void> StreamState::flush_loop(std::shared_ptr<StreamState> self)
       self->whead += n;
       self->sent(n);
     } else {
-      self->inflight.assign(self->wbuf, self->whead);
-      self->wbuf.clear();
+      std::string inflight;
+      inflight.swap(self->wbuf);
+      inflight.erase(0, self->whead);
       self->whead = 0;
-      const std::error_code ec = co_await self->transport->async_write_all(self->inflight.data(), self->inflight.size());
-      const std::size_t n = self->inflight.size();
-      self->inflight.clear();
+      self->inflight_ = inflight.size();
+      const std::error_code ec = co_await self->transport->async_write_all(inflight.data(), inflight.size());
+      const std::size_t n = inflight.size();
+      self->inflight_ = 0;
       if (self->lost) break;
       if (ec) {
         self->fatal_write_error(ec);
@@ -263,9 +264,9 @@ void StreamState::after_flush_progress() {
   }
   if (paused_ && write_buffer_size() <= low_) {
     paused_ = false;
-    drainers_.wake_all();
+    if (waiters_) waiters_->drainers.wake_all();
   }
-  if (write_buffer_size() == 0) flushed_waiters_.wake_all();
+  if (write_buffer_size() == 0 && waiters_) waiters_->flushed.wake_all();
 }
 
 void StreamState::fatal_write_error(const std::error_code& ec) {
@@ -288,12 +289,12 @@ asio::awaitable<void> StreamState::drain() {
 asio::awaitable<void> StreamState::drain_wait() {
   if (closing || lost) {
     // Let a pending close complete first (asyncio's sleep(0)).
-    co_await asio::post(executor_, asio::use_awaitable);
+    co_await asio::post(executor(), asio::use_awaitable);
   }
   if (lost) throw ConnectionResetError("Connection lost");
   while (paused_) {
     Waiter w;
-    co_await park(drainers_, w);
+    co_await park(waiters().drainers, w);
     if (w.cancelled) co_await raise_cancelled();
     if (lost) throw ConnectionResetError("Connection lost");
   }
@@ -303,7 +304,7 @@ asio::awaitable<void> StreamState::flushed() {
   co_await check_cancelled();
   while (!lost && write_buffer_size() != 0) {
     Waiter w;
-    co_await park(flushed_waiters_, w);
+    co_await park(waiters().flushed, w);
     if (w.cancelled) co_await raise_cancelled();
   }
   if (lost) throw ConnectionResetError("Connection lost");
@@ -317,7 +318,7 @@ void StreamState::set_write_buffer_limits(std::size_t high, std::size_t low) {
     paused_ = true;
   } else if (paused_ && write_buffer_size() <= low_) {
     paused_ = false;
-    drainers_.wake_all();
+    if (waiters_) waiters_->drainers.wake_all();
   }
 }
 
@@ -359,11 +360,11 @@ void StreamState::connection_lost(std::exception_ptr err) {
   std::string().swap(wbuf);
   whead = 0;
   paused_ = false;
-  if (idle_timer_) idle_timer_->cancel();
-  drainers_.wake_all();
-  flushed_waiters_.wake_all();
-  closed_waiters_.wake_all();
-  data_waiters_.wake_all();
+  if (idle_) idle_->timer.cancel();
+  if (waiters_) waiters_->drainers.wake_all();
+  if (waiters_) waiters_->flushed.wake_all();
+  if (waiters_) waiters_->closed.wake_all();
+  if (waiters_) waiters_->data.wake_all();
   if (metrics) metrics->connection_closed(std::chrono::steady_clock::now() - started);
   if (server && handler_done) {
     auto keep = shared_from_this();
@@ -385,7 +386,7 @@ asio::awaitable<void> StreamState::wait_closed() {
   co_await check_cancelled();
   while (!lost) {
     Waiter w;
-    co_await park(closed_waiters_, w);
+    co_await park(waiters().closed, w);
     if (w.cancelled) co_await raise_cancelled();
   }
   if (lost_error_) std::rethrow_exception(lost_error_);
@@ -395,21 +396,21 @@ asio::awaitable<void> StreamState::wait_closed() {
 
 void StreamState::arm_idle_timer(std::chrono::steady_clock::duration idle) {
   if (idle.count() <= 0 || lost) return;
-  idle_timeout_ = idle;
-  last_activity_ = std::chrono::steady_clock::now();
-  idle_timer_ = std::make_unique<asio::steady_timer>(executor_);
-  schedule_idle_check(last_activity_ + idle);
+  idle_ = std::make_unique<IdleTimer>(transport->get_executor());
+  idle_->timeout = idle;
+  idle_->last_activity = std::chrono::steady_clock::now();
+  schedule_idle_check(idle_->last_activity + idle);
 }
 
-// One timer per connection: progress only moves last_activity_, and the
+// One timer per connection: progress only moves idle_->last_activity, and the
 // timer, when it fires, re-arms itself for the new deadline.
 void StreamState::schedule_idle_check(std::chrono::steady_clock::time_point when) {
-  idle_timer_->expires_at(when);
+  idle_->timer.expires_at(when);
   std::weak_ptr<StreamState> weak = weak_from_this();
-  idle_timer_->async_wait([weak](std::error_code ec) {
+  idle_->timer.async_wait([weak](std::error_code ec) {
     auto self = weak.lock();
     if (ec || !self || self->lost) return;
-    const auto deadline = self->last_activity_ + self->idle_timeout_;
+    const auto deadline = self->idle_->last_activity + self->idle_->timeout;
     if (std::chrono::steady_clock::now() < deadline) {
       self->schedule_idle_check(deadline);
       return;

@@ -38,6 +38,10 @@ class ReactorSocket : public Socket {
     auto& impl = this->impl_.get_implementation();
     return ReactorSocketRef{&reactor, &impl.reactor_data_, impl.socket_};
   }
+
+  // The executor the socket stores (get_executor() returns a copy; a read
+  // operation refers to this one for its whole life).
+  const typename Socket::executor_type& executor_ref() noexcept { return this->impl_.get_executor(); }
 };
 
 template <class Socket>
@@ -46,15 +50,14 @@ class SocketTransport final : public Transport {
   explicit SocketTransport(Socket s) : socket_(std::move(s)) {
     std::error_code ec;
     socket_.non_blocking(true, ec);
-    executor_ = socket_.get_executor();
-    reactor_ = &asio::use_service<asio::detail::reactor>(asio::query(executor_, asio::execution::context));
+    reactor_ = &asio::use_service<asio::detail::reactor>(asio::query(socket_.executor_ref(), asio::execution::context));
   }
 
-  asio::any_io_executor get_executor() noexcept override { return executor_; }
+  asio::any_io_executor get_executor() noexcept override { return socket_.executor_ref(); }
   bool speculative() const noexcept override { return true; }
 
   asio::awaitable<ReadResult> receive(ReadTarget target) override {
-    return async_socket_read(socket_.reactor_ref(*reactor_), target, executor_);
+    return async_socket_read(socket_.reactor_ref(*reactor_), target, socket_.executor_ref());
   }
 
   std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) override {
@@ -104,7 +107,6 @@ class SocketTransport final : public Transport {
 
   ReactorSocket<Socket> socket_;
   asio::detail::reactor* reactor_ = nullptr;
-  asio::any_io_executor executor_;
 };
 
 class TlsTransport final : public Transport {

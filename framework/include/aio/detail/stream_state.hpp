@@ -97,14 +97,14 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   bool drain_ready() const noexcept { return !closing && !lost && !paused_; }
   asio::awaitable<void> flushed();  // waits until nothing is buffered (start_tls)
   void set_write_buffer_limits(std::size_t high, std::size_t low);
-  std::size_t write_buffer_size() const noexcept { return wbuf.size() - whead + inflight.size(); }
+  std::size_t write_buffer_size() const noexcept { return wbuf.size() - whead + inflight_; }
   bool can_write_eof() const noexcept { return transport && transport->can_write_eof(); }
   void write_eof();
   void close();
   void abort();
   bool is_closing() const noexcept { return closing || lost; }
   asio::awaitable<void> wait_closed();
-  asio::any_io_executor executor() const { return executor_; }
+  asio::any_io_executor executor() const { return transport ? transport->get_executor() : asio::any_io_executor(); }
 
   std::unique_ptr<Transport> transport;
   bool server_side = false;
@@ -133,7 +133,7 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void sent(std::size_t n);
   void received(std::size_t n);
   void touch() {
-    if (idle_timeout_.count() != 0) last_activity_ = std::chrono::steady_clock::now();
+    if (idle_) idle_->last_activity = std::chrono::steady_clock::now();
   }
   void queue(std::string_view data);
   void after_flush_progress();
@@ -141,11 +141,9 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   static asio::awaitable<void> flush_loop(std::shared_ptr<StreamState> self);
   void schedule_idle_check(std::chrono::steady_clock::time_point when);
 
-  asio::any_io_executor executor_;
-
   std::string wbuf;
   std::size_t whead = 0;
-  std::string inflight;  // TLS: what the async write in flight holds
+  std::size_t inflight_ = 0;  // TLS: bytes the async write in flight holds (in flush_loop's frame)
   std::size_t high_ = 64 * 1024;
   std::size_t low_ = 16 * 1024;
   bool closing = false;
@@ -155,14 +153,28 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   bool eof_written_ = false;
   std::exception_ptr lost_error_;
 
-  WaitList data_waiters_;
-  WaitList drainers_;
-  WaitList flushed_waiters_;
-  WaitList closed_waiters_;
+  // Rarely used parts, allocated on first use, so that an idle connection
+  // does not carry them: the four wait lists (most connections never park
+  // anything but a read, which waits on the socket) and the idle timer.
+  struct Waiters {
+    WaitList data;     // readers of a fed (transport-less) stream
+    WaitList drainers;
+    WaitList flushed;
+    WaitList closed;
+  };
+  struct IdleTimer {
+    explicit IdleTimer(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    std::chrono::steady_clock::duration timeout{};
+    std::chrono::steady_clock::time_point last_activity;
+  };
+  Waiters& waiters() {
+    if (!waiters_) waiters_ = std::make_unique<Waiters>();
+    return *waiters_;
+  }
 
-  std::chrono::steady_clock::duration idle_timeout_{};
-  std::chrono::steady_clock::time_point last_activity_;
-  std::unique_ptr<asio::steady_timer> idle_timer_;
+  std::unique_ptr<Waiters> waiters_;
+  std::unique_ptr<IdleTimer> idle_;
 };
 
 }  // namespace aio::detail

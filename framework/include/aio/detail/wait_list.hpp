@@ -54,14 +54,48 @@ struct Waiter {
 
   bool queued() const noexcept { return list != nullptr; }
 
-  // Schedules the waiting coroutine to resume; idempotent.
+  // Schedules the waiting coroutine to resume; idempotent. Posted to the
+  // handler's own executor (post(h), not post(ex, h): the latter wraps the
+  // handler in a work_dispatcher that dispatches a second time).
   void resume() {
     if (!handler) return;
     auto h = std::move(*handler);
     handler.reset();
-    auto ex = asio::get_associated_executor(h);
-    asio::post(ex, std::move(h));
+    asio::post(std::move(h));
   }
+};
+
+// One posted operation that resumes a chain of woken waiters in FIFO order
+// (wake_all): no allocation per waiter. The chain runs through Waiter::next
+// (free once a waiter is off its list); each waiter keeps its handler, and
+// with it its suspended frames, until the batch runs it. A batch destroyed
+// without running (loop shut down) destroys them, as a dropped handler would.
+class ResumeBatch {
+ public:
+  explicit ResumeBatch(Waiter* head) noexcept : head_(head) {}
+  ResumeBatch(ResumeBatch&& o) noexcept : head_(std::exchange(o.head_, nullptr)) {}
+  ResumeBatch(const ResumeBatch&) = delete;
+  ResumeBatch& operator=(const ResumeBatch&) = delete;
+  ResumeBatch& operator=(ResumeBatch&&) = delete;
+  ~ResumeBatch() { run(false); }
+
+  void operator()() { run(true); }
+
+ private:
+  // Reads each link before touching its waiter: resuming (or destroying) a
+  // waiter's handler may free the frame the Waiter lives in.
+  void run(bool invoke) {
+    while (Waiter* w = head_) {
+      head_ = w->next;
+      w->next = nullptr;
+      if (!w->handler) continue;  // resumed some other way meanwhile
+      auto h = std::move(*w->handler);
+      w->handler.reset();
+      if (invoke) std::move(h)();
+    }
+  }
+
+  Waiter* head_;
 };
 
 class WaitList {
@@ -102,9 +136,25 @@ class WaitList {
     return true;
   }
 
+  // Wakes every waiter; they resume one after the other, in FIFO order, from
+  // one posted operation (no allocation per waiter).
   std::size_t wake_all() {
-    std::size_t n = 0;
-    while (wake_one()) ++n;
+    Waiter* first = head_;
+    if (!first) return 0;
+    const std::size_t n = size_;
+    for (Waiter* w = first; w; w = w->next) {
+      w->list = nullptr;
+      w->prev = nullptr;
+      w->woken = true;
+    }
+    head_ = tail_ = nullptr;
+    size_ = 0;
+    if (n == 1) {
+      first->resume();
+      return 1;
+    }
+    auto ex = asio::get_associated_executor(*first->handler);
+    asio::post(ex, ResumeBatch(first));
     return n;
   }
 
