@@ -244,11 +244,11 @@ aio::Task<void> open_all(Worker& w, std::vector<Conn<S>>& conns) {
         w.stats.add(w.stats.errors);
         continue;
       }
-      if (w.sh.opt.mode == "idle" && !co_await one_round_trip(w, *c.stream)) {
-        w.stats.add(w.stats.errors);
-        continue;
-      }
-      if (w.sh.opt.mode == "chat" && !co_await chat_join(w, *c.stream, c.chat, conn)) {
+      // No co_await inside && (g++ 12 miscompiles a short-circuited co_await).
+      bool joined = true;
+      if (w.sh.opt.mode == "idle") joined = co_await one_round_trip(w, *c.stream);
+      if (w.sh.opt.mode == "chat") joined = co_await chat_join(w, *c.stream, c.chat, conn);
+      if (!joined) {
         w.stats.add(w.stats.errors);
         continue;
       }

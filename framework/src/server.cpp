@@ -228,7 +228,9 @@ Task<void> accept_loop(std::shared_ptr<ServerCore> core, Acceptor* acceptor, Mak
     // exception needs a spare descriptor that EMFILE has just taken.
     co_await detail::check_cancelled();
     auto [ec, sock] = co_await acceptor->async_accept(asio::experimental::as_tuple(asio::use_awaitable));
-    if (ec == asio::error::operation_aborted && co_await detail::cancel_pending()) co_await detail::raise_cancelled();
+    if (ec == asio::error::operation_aborted) {
+      if (co_await detail::cancel_pending()) co_await detail::raise_cancelled();
+    }
     if (core->closed) break;
     if (ec) {
       if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;

@@ -138,7 +138,9 @@ Task<std::string_view> StreamReader::read_some() {
       detail::ReadingScope scope(*st, "read_some");
       co_await detail::check_cancelled();
       const detail::ReadResult r = co_await st->transport->receive(detail::ReadTarget{&st->rbuf, nullptr, 0});
-      if (StreamState::read_cancelled(r) && co_await detail::cancel_pending()) co_await detail::raise_cancelled();
+      if (StreamState::read_cancelled(r)) {
+        if (co_await detail::cancel_pending()) co_await detail::raise_cancelled();
+      }
       st->complete_read(r);
       st->raise_if_error();
     }
@@ -161,7 +163,9 @@ Task<std::size_t> StreamReader::read_into(std::span<char> dst) {
       detail::ReadingScope scope(*st, "read_into");
       co_await detail::check_cancelled();
       const detail::ReadResult r = co_await st->transport->receive(detail::ReadTarget{nullptr, dst.data(), dst.size()});
-      if (StreamState::read_cancelled(r) && co_await detail::cancel_pending()) co_await detail::raise_cancelled();
+      if (StreamState::read_cancelled(r)) {
+        if (co_await detail::cancel_pending()) co_await detail::raise_cancelled();
+      }
       st->complete_read(r);
       st->raise_if_error();
       co_return r.ec ? 0 : r.n;

@@ -73,7 +73,9 @@ asio::awaitable<void> StreamState::wait_for_data(const char* func) {
     co_return;
   }
   const ReadResult r = co_await transport->receive(ReadTarget{&rbuf, nullptr, 0});
-  if (read_cancelled(r) && co_await cancel_pending()) co_await raise_cancelled();
+  if (read_cancelled(r)) {
+    if (co_await cancel_pending()) co_await raise_cancelled();
+  }
   complete_read(r);
   raise_if_error();
 }

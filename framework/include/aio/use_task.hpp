@@ -76,8 +76,9 @@ class asio::async_result<aio::use_task_t, void(std::error_code, Args...)> {
                                                 void(std::error_code, Args...)>(
         std::move(init), asio::experimental::as_tuple(asio::use_awaitable), std::move(args)...);
     const std::error_code ec = std::get<0>(result);
-    if (ec == asio::error::operation_aborted && co_await aio::detail::cancel_pending())
-      co_await aio::detail::raise_cancelled();
+    if (ec == asio::error::operation_aborted) {
+      if (co_await aio::detail::cancel_pending()) co_await aio::detail::raise_cancelled();
+    }
     if (ec) throw std::system_error(ec);
     co_return aio::detail::take_rest<Args...>(std::move(result));
   }
