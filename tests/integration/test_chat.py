@@ -26,6 +26,8 @@ import time
 import unittest
 import urllib.request
 
+from aiotest import SANITIZER, make_certs
+
 SERVER = os.environ.get("AIO_CHAT_BIN")
 CLIENT = os.environ.get("AIO_CHAT_CLIENT_BIN")
 READ_TIMEOUT = 10.0
@@ -110,20 +112,6 @@ class ChatServer:
 
     def sanitizer_reports(self):
         return [line for line in self.log if SANITIZER.search(line)]
-
-
-SANITIZER = re.compile(r"ERROR: (Address|Leak|Thread|Undefined)Sanitizer|runtime error: ")
-
-
-def make_certs(directory):
-    """A self-signed certificate for localhost and 127.0.0.1; (cert, key) paths."""
-    cert = os.path.join(directory, "cert.pem")
-    key = os.path.join(directory, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=30)
-    return cert, key
 
 
 def metric(text, name):
