@@ -151,9 +151,11 @@ template <class F>
       } catch (...) {
         error = std::current_exception();
       }
+      // The work guard travels with the completion and dies on the loop
+      // thread: released here, it could touch an io_context that the loop
+      // thread has already finished and destroyed.
       auto ex = asio::get_associated_executor(h);
-      asio::post(ex, std::move(h));
-      work.reset();
+      asio::post(ex, [h = std::move(h), work = std::move(work)]() mutable { std::move(h)(); });
     };
     asio::post(p, std::move(job));
   };
