@@ -150,6 +150,7 @@ int idle_server(std::size_t n) {
     std::array<long, kClasses> live_before{};
     for (std::size_t i = 0; i < kClasses; ++i) live_before[i] = g_live[i].load();
     const long before = rss_kib();
+    const struct mallinfo2 mi_before = ::mallinfo2();
     const bool trace = std::getenv("AIO_BENCH_TRACE_ALLOCS") != nullptr;
     if (trace) {
       void* warm[2];
@@ -173,6 +174,14 @@ int idle_server(std::size_t n) {
       std::fprintf(stderr, "  %5zu-byte blocks: %.2f per connection\n", i * 16, per);
     }
     std::fprintf(stderr, "  heap (operator new) per connection: %.0f bytes with headers\n", heap);
+    // malloc's own view: bytes in use and free (holes) in the arena.
+    const struct mallinfo2 mi_after = ::mallinfo2();
+    const auto per_conn = [n](std::size_t a, std::size_t b) {
+      return (static_cast<double>(a) - static_cast<double>(b)) / static_cast<double>(n);
+    };
+    std::fprintf(stderr, "  malloc per connection: in use %.0f bytes, free in arena %.0f bytes, mmapped %.0f bytes\n",
+                 per_conn(mi_after.uordblks, mi_before.uordblks), per_conn(mi_after.fordblks, mi_before.fordblks),
+                 per_conn(mi_after.hblkhd, mi_before.hblkhd));
     server.close();
     server.abort_clients();
     co_await server.wait_closed();

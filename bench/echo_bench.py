@@ -212,6 +212,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--idle", type=int, default=10000, help="idle connections (0: skip)")
     ap.add_argument("--out", help="also write the markdown here")
+    ap.add_argument("--servers", help="comma-separated subset, e.g. aio,epoll (epoll, the reference, is always run)")
+    ap.add_argument("--conns", help="comma-separated connection counts (default 1,64,1000)")
+    ap.add_argument("--sizes", help="comma-separated message sizes (default 64,1024,16384)")
     args = ap.parse_args()
     build = os.path.abspath(args.build_dir)
 
@@ -219,10 +222,19 @@ def main():
     duration, repeat, idle = args.duration, args.repeat, args.idle
     if args.quick:
         conns, sizes, duration, repeat, idle = [1, 64], [64, 16384], 2.0, 1, min(idle, 1000)
+    if args.conns:
+        conns = [int(x) for x in args.conns.split(",")]
+    if args.sizes:
+        sizes = [int(x) for x in args.sizes.split(",")]
     cells = [(c, s) for c in conns for s in sizes]
 
     load_before = os.getloadavg()
-    all_servers = servers(build)
+    wanted = set(args.servers.split(",")) | {"epoll"} if args.servers else None
+
+    def chosen():
+        return [srv for srv in servers(build) if wanted is None or srv.name in wanted]
+
+    all_servers = chosen()
     results = {}  # (cell, server) -> list of runs
     t_start = time.monotonic()
     try:
@@ -244,7 +256,7 @@ def main():
     finally:
         for srv in all_servers:
             srv.stop()
-    idle_rows = idle_cell(build, lambda: servers(build), idle, 3.0) if idle else {}
+    idle_rows = idle_cell(build, chosen, idle, 3.0) if idle else {}
 
     names = [s.name for s in all_servers]
     lines = []

@@ -20,15 +20,21 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace aio::metrics {
@@ -199,6 +205,7 @@ void* Registry::native() noexcept { return &impl_->combined->registry; }
 struct Exposer::Impl {
   std::shared_ptr<Combined> collectable;  // kept alive only by the Registry; see the file comment
   std::unique_ptr<prometheus::Exposer> exposer;
+  std::string host;
 };
 
 namespace {
@@ -217,6 +224,7 @@ Exposer::Exposer(Registry& registry, const std::string& host, std::uint16_t port
   const std::string address = bind_address(host, port);
   try {
     impl_->exposer = std::make_unique<prometheus::Exposer>(address, 2);
+    impl_->host = host;
   } catch (const std::exception& e) {
     throw std::runtime_error("aio::metrics::Exposer: cannot listen on " + address + ": " + e.what());
   }
@@ -224,7 +232,59 @@ Exposer::Exposer(Registry& registry, const std::string& host, std::uint16_t port
   impl_->exposer->RegisterCollectable(weak, "/metrics");
 }
 
-Exposer::~Exposer() = default;
+namespace {
+
+// One TCP connection to the exposer's own port, closed at once (a knock).
+void knock(const std::string& host, std::uint16_t port) {
+  std::string h = host;
+  if (!h.empty() && h.front() == '[') h = h.substr(1, h.size() - 2);
+  sockaddr_in6 v6{};
+  sockaddr_in v4{};
+  const sockaddr* sa = nullptr;
+  socklen_t len = 0;
+  if (h.find(':') != std::string::npos) {
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons(port);
+    if (::inet_pton(AF_INET6, h.c_str(), &v6.sin6_addr) != 1 || IN6_IS_ADDR_UNSPECIFIED(&v6.sin6_addr))
+      v6.sin6_addr = in6addr_loopback;
+    sa = reinterpret_cast<const sockaddr*>(&v6);
+    len = sizeof v6;
+  } else {
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons(port);
+    if (h.empty() || ::inet_pton(AF_INET, h.c_str(), &v4.sin_addr) != 1 || v4.sin_addr.s_addr == INADDR_ANY)
+      v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa = reinterpret_cast<const sockaddr*>(&v4);
+    len = sizeof v4;
+  }
+  const int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  (void)::connect(fd, sa, len);
+  ::close(fd);
+}
+
+}  // namespace
+
+// civetweb's mg_stop() sets a stop flag and waits for its master thread,
+// which looks at the flag only between polls of the listening sockets, and
+// that poll times out every 2 s (SOCKET_TIMEOUT_QUANTUM, civetweb 1.15): a
+// server lingered up to 2 s after "stopped". A connection to the exposer's
+// own port ends the poll; a helper thread knocks until the exposer is gone
+// (a knock before the flag is set is served and the poll resumes).
+Exposer::~Exposer() {
+  if (!impl_ || !impl_->exposer) return;
+  const std::uint16_t p = port();
+  std::atomic<bool> gone{false};
+  std::thread knocker([&gone, host = impl_->host, p] {
+    while (!gone.load()) {
+      knock(host, p);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  impl_->exposer.reset();
+  gone = true;
+  knocker.join();
+}
 
 std::uint16_t Exposer::port() const {
   const auto ports = impl_->exposer->GetListeningPorts();

@@ -75,7 +75,7 @@ void Loop::stop() { ctx_.stop(); }
 
 std::vector<std::string> Loop::all_task_names() const {
   std::vector<std::string> names;
-  for (auto* t = tasks_head_; t; t = t->next) names.push_back(t->name);
+  for (auto* t = tasks_head_; t; t = t->next) names.push_back(t->task_name());
   std::reverse(names.begin(), names.end());
   return names;
 }

@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <vector>
 
+#include <aio/detail/spawn.hpp>
 #include <aio/detail/stream_state.hpp>
 #include <aio/metrics.hpp>
 
@@ -128,22 +129,13 @@ Task<bool> tls_accept(ServerCore& core, StreamState& st) {
 // A server connection: its StreamState plus the record that makes it a task
 // of the loop (all_tasks, cancellation at shutdown) without create_task's
 // Future, name allocation and run_task frame. While the connection is idle,
-// only Asio's co_spawn entry frame, run_connection's, the handler's and its
-// read's are alive.
+// only run_connection's frame, the handler's and its read's are alive.
 class ServerStream final : public StreamState {
  public:
   ServerStream(std::size_t lim, std::unique_ptr<Transport> t) : StreamState(lim, std::move(t), true) {}
   struct Record final : TaskStateBase {
-    Record() : TaskStateBase("aio-connection") {}
+    std::string task_name() const override { return "aio-connection"; }
   } task;
-};
-
-// co_spawn's completion: the connection's task has ended.
-struct ConnectionEnded {
-  std::shared_ptr<ServerStream> st;
-  void operator()(const std::exception_ptr& /*never set: run_connection catches everything*/) const {
-    st->task.unregister();
-  }
 };
 
 // Logs and counts a handler's failure, then closes its connection.
@@ -159,16 +151,31 @@ void handler_failed(ServerCore& core, StreamState& st, const std::exception_ptr&
   st.close();
 }
 
+// Counts the connection, arms its idle timer and calls the user's callback.
+// A plain function, so that the reader and writer temporaries are not slots
+// of run_connection's frame, which lives as long as the connection.
+Task<void> start_handler(ServerCore& core, const std::shared_ptr<ServerStream>& st) {
+  if (core.metrics) {
+    core.metrics->connection_accepted();
+    st->metrics = core.metrics.get();
+  }
+  st->arm_idle_timer(core.opts.idle_timeout);
+  return core.cb(StreamReader(st), StreamWriter(st));
+}
+
 // The connection's task, as create_task's run_task: aio delivers
-// cancellation itself, and the body starts on a later loop turn. (One frame:
-// splitting the set-up into its own coroutine made the frame that stays alive
-// larger, not smaller, with g++ 12.)
-Task<void> run_connection(std::shared_ptr<ServerCore> core, std::shared_ptr<ServerStream> st) {
+// cancellation itself, and the body starts on a later loop turn (launch()
+// posts it). It is the
+// bottom of its own coroutine stack (detail/spawn.hpp), so it catches
+// everything and leaves the loop's task list itself. (One frame: splitting
+// the set-up into its own coroutine made the frame that stays alive larger,
+// not smaller, with g++ 12.)
+EntryPoint run_connection(std::shared_ptr<ServerStream> st) {
   co_await asio::this_coro::throw_if_cancelled(false);
-  co_await asio::post(asio::use_awaitable);
+  ServerCore* core = st->server.get();  // the connection holds it until mark_handler_done()
   st->task.started = true;
   std::exception_ptr error;
-  bool cancelled = co_await cancel_pending();
+  bool cancelled = cancel_requested(co_await asio::this_coro::cancellation_state);
   if (!cancelled) {
     try {
       // g++ 12: no co_await inside && (with it, the callee read its parameters from
@@ -176,12 +183,7 @@ Task<void> run_connection(std::shared_ptr<ServerCore> core, std::shared_ptr<Serv
       bool ready = true;
       if (core->opts.ssl) ready = co_await tls_accept(*core, *st);
       if (ready) {
-        if (core->metrics) {
-          core->metrics->connection_accepted();
-          st->metrics = core->metrics.get();
-        }
-        st->arm_idle_timer(core->opts.idle_timeout);
-        auto handler = core->cb(StreamReader(st), StreamWriter(st));  // g++ 12: no temporaries inside co_await
+        auto handler = start_handler(*core, st);
         co_await std::move(handler);
       }
     } catch (const CancelledError&) {
@@ -190,9 +192,15 @@ Task<void> run_connection(std::shared_ptr<ServerCore> core, std::shared_ptr<Serv
       error = std::current_exception();
     }
   }
-  if (error) handler_failed(*core, *st, error);
-  if (cancelled) st->abort();
-  st->mark_handler_done();
+  try {
+    if (error) handler_failed(*core, *st, error);
+    if (cancelled) st->abort();
+    st->mark_handler_done();
+  } catch (...) {
+    // Logging ran out of memory: the connection is closed below anyway.
+    st->abort();
+  }
+  st->task.unregister();
 }
 
 }  // namespace
@@ -213,9 +221,8 @@ void ServerCore::accepted(std::unique_ptr<Transport> transport) {
   ++active;
   auto& loop = require_running_loop();
   register_task(loop, st->task);
-  auto body = run_connection(shared_from_this(), st);
   auto slot = st->task.signal.slot();
-  asio::co_spawn(loop_context(loop), std::move(body), asio::bind_cancellation_slot(slot, ConnectionEnded{std::move(st)}));
+  launch(run_connection(st), loop_context(loop).get_executor(), slot);
 }
 
 namespace {
@@ -226,7 +233,7 @@ Task<void> accept_loop(std::shared_ptr<ServerCore> core, Acceptor* acceptor, Mak
     // Accept errors come back as codes, not exceptions: they are expected
     // (EMFILE under load), and a sanitizer's vptr check of a caught
     // exception needs a spare descriptor that EMFILE has just taken.
-    co_await detail::check_cancelled();
+    if (cancel_requested(co_await asio::this_coro::cancellation_state)) co_await raise_cancelled();
     auto [ec, sock] = co_await acceptor->async_accept(asio::experimental::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted) {
       if (co_await detail::cancel_pending()) co_await detail::raise_cancelled();

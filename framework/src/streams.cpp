@@ -126,55 +126,54 @@ Task<std::string> StreamReader::readexactly(std::ptrdiff_t n) {
   co_return data;
 }
 
-// read_some and read_into are the hot paths: the read is awaited right here
-// (one frame plus one reactor operation), not through wait_for_data.
+// read_some and read_into are the hot paths: a plain socket is read right
+// here (one frame plus one reactor operation, no helper coroutine on the way:
+// the cancellation checks are inline), anything else through wait_for_data.
+// The state is held by reference: the caller's reader owns it for as long as
+// this coroutine runs.
 Task<std::string_view> StreamReader::read_some() {
-  auto st = st_;
-  st->raise_if_error();
-  if (st->rbuf.empty() && !st->eof) {
-    if (!st->transport || st->lost) {
-      co_await st->wait_for_data("read_some");
+  StreamState& st = *st_;
+  st.raise_if_error();
+  if (st.rbuf.empty() && !st.eof) {
+    if (!st.transport || st.lost || !st.transport->in_place_reads()) {
+      co_await st.wait_for_data("read_some");
     } else {
-      detail::ReadingScope scope(*st, "read_some");
-      co_await detail::check_cancelled();
-      const detail::ReadResult r = co_await st->transport->receive(detail::ReadTarget{&st->rbuf, nullptr, 0});
-      if (StreamState::read_cancelled(r)) {
-        if (co_await detail::cancel_pending()) co_await detail::raise_cancelled();
-      }
-      st->complete_read(r);
-      st->raise_if_error();
+      detail::ReadingScope scope(st, "read_some");
+      detail::ReadResult r;
+      co_await detail::read_in_place<std::string_view>(st, r);
+      if (StreamState::read_cancelled(r)) co_await detail::check_cancelled();
+      st.complete_read(r);
+      st.raise_if_error();
     }
   }
-  const auto view = st->rbuf.view();
+  const auto view = st.rbuf.view();
   // Consumed now; the bytes stay in place until the next call refills.
-  st->rbuf.consume(view.size());
+  st.rbuf.consume(view.size());
   co_return view;
 }
 
 Task<std::size_t> StreamReader::read_into(std::span<char> dst) {
-  auto st = st_;
-  st->raise_if_error();
+  StreamState& st = *st_;
+  st.raise_if_error();
   if (dst.empty()) co_return 0;
-  if (st->rbuf.empty() && !st->eof) {
-    if (!st->transport || st->lost) {
-      co_await st->wait_for_data("read_into");
+  if (st.rbuf.empty() && !st.eof) {
+    if (!st.transport || st.lost || !st.transport->in_place_reads()) {
+      co_await st.wait_for_data("read_into");
     } else {
       // Nothing buffered: read straight into the caller's memory.
-      detail::ReadingScope scope(*st, "read_into");
-      co_await detail::check_cancelled();
-      const detail::ReadResult r = co_await st->transport->receive(detail::ReadTarget{nullptr, dst.data(), dst.size()});
-      if (StreamState::read_cancelled(r)) {
-        if (co_await detail::cancel_pending()) co_await detail::raise_cancelled();
-      }
-      st->complete_read(r);
-      st->raise_if_error();
+      detail::ReadingScope scope(st, "read_into");
+      detail::ReadResult r;
+      co_await detail::read_in_place<std::size_t>(st, r, dst.data(), dst.size());
+      if (StreamState::read_cancelled(r)) co_await detail::check_cancelled();
+      st.complete_read(r);
+      st.raise_if_error();
       co_return r.ec ? 0 : r.n;
     }
   }
-  const auto view = st->rbuf.view();
+  const auto view = st.rbuf.view();
   const std::size_t n = std::min(view.size(), dst.size());
   std::memcpy(dst.data(), view.data(), n);
-  st->rbuf.consume(n);
+  st.rbuf.consume(n);
   co_return n;
 }
 
@@ -191,49 +190,73 @@ Generator<std::string> StreamReader::lines() const {
 
 // ---------------------------------------------------------------- StreamWriter
 
-StreamWriter::StreamWriter(std::shared_ptr<StreamState> st) {
-  link_ = st->writer_link.lock();
-  if (!link_) {
-    link_ = std::make_shared<detail::WriterLink>(st);
-    st->writer_link = link_;
+StreamWriter::StreamWriter(std::shared_ptr<StreamState> st) : st_(std::move(st)) {
+  if (st_) ++st_->writers;
+}
+
+StreamWriter::StreamWriter(const StreamWriter& other) noexcept : st_(other.st_) {
+  if (st_) ++st_->writers;
+}
+
+StreamWriter& StreamWriter::operator=(const StreamWriter& other) noexcept {
+  if (this != &other) {
+    release();
+    st_ = other.st_;
+    if (st_) ++st_->writers;
   }
+  return *this;
 }
 
-const std::shared_ptr<StreamState>& StreamWriter::state() const { return link_->st; }
+StreamWriter& StreamWriter::operator=(StreamWriter&& other) noexcept {
+  if (this != &other) {
+    release();
+    st_ = std::move(other.st_);
+  }
+  return *this;
+}
 
-void StreamWriter::write(std::string_view data) { link_->st->write(data); }
-void StreamWriter::writelines(std::span<const std::string_view> parts) { link_->st->writelines(parts); }
+StreamWriter::~StreamWriter() { release(); }
 
-// The fast path (nothing to wait for) is this one frame.
+void StreamWriter::release() noexcept {
+  if (st_ && --st_->writers == 0) st_->close();
+  st_.reset();
+}
+
+void StreamWriter::write(std::string_view data) { st_->write(data); }
+void StreamWriter::writelines(std::span<const std::string_view> parts) { st_->writelines(parts); }
+
+// The fast path (nothing to wait for) is this one frame. The state is held
+// by reference: the caller's writer owns it while this coroutine runs.
 Task<void> StreamWriter::drain() {
-  auto st = link_->st;
-  co_await detail::check_cancelled();
-  st->raise_if_error();
-  if (st->drain_ready()) co_return;
-  co_await st->drain_wait();
+  StreamState& st = *st_;
+  if (detail::cancel_requested(co_await asio::this_coro::cancellation_state)) co_await detail::raise_cancelled();
+  st.raise_if_error();
+  if (st.drain_ready()) co_return;
+  co_await st.drain_wait();
 }
 
-void StreamWriter::set_write_buffer_limits(std::size_t high) { link_->st->set_write_buffer_limits(high, high / 4); }
+void StreamWriter::set_write_buffer_limits(std::size_t high) { st_->set_write_buffer_limits(high, high / 4); }
 void StreamWriter::set_write_buffer_limits(std::size_t high, std::size_t low) {
-  link_->st->set_write_buffer_limits(high, low);
+  st_->set_write_buffer_limits(high, low);
 }
-std::size_t StreamWriter::get_write_buffer_size() const { return link_->st->write_buffer_size(); }
-bool StreamWriter::can_write_eof() const { return link_->st->can_write_eof(); }
-void StreamWriter::write_eof() { link_->st->write_eof(); }
-void StreamWriter::close() { link_->st->close(); }
-void StreamWriter::abort() { link_->st->abort(); }
-bool StreamWriter::is_closing() const { return link_->st->is_closing(); }
+std::size_t StreamWriter::get_write_buffer_size() const { return st_->write_buffer_size(); }
+bool StreamWriter::can_write_eof() const { return st_->can_write_eof(); }
+void StreamWriter::write_eof() { st_->write_eof(); }
+void StreamWriter::close() { st_->close(); }
+void StreamWriter::abort() { st_->abort(); }
+bool StreamWriter::is_closing() const { return st_->is_closing(); }
 
 Task<void> StreamWriter::wait_closed() {
-  auto st = link_->st;
+  auto st = st_;
   co_await st->wait_closed();
 }
 
-std::string StreamWriter::peername() const { return link_->st->peer; }
-std::string StreamWriter::sockname() const { return link_->st->local; }
+std::string StreamWriter::peername() const { return st_->peer; }
+std::string StreamWriter::sockname() const { return st_->local; }
+int StreamWriter::native_handle() const { return st_->transport ? st_->transport->native_handle() : -1; }
 
 Task<void> StreamWriter::start_tls(std::shared_ptr<asio::ssl::context> ctx, std::string server_hostname) {
-  auto st = link_->st;
+  auto st = st_;
   co_await st->drain();
   co_await st->flushed();
   auto* sock = st->transport ? st->transport->tcp_socket() : nullptr;

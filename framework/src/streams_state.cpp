@@ -38,10 +38,6 @@ ReadingScope::~ReadingScope() {
   st_.rbuf.release_if_empty();
 }
 
-WriterLink::~WriterLink() {
-  if (st) st->close();
-}
-
 StreamState::StreamState(std::size_t lim) : limit(lim) {}
 
 StreamState::StreamState(std::size_t lim, std::unique_ptr<Transport> t, bool is_server)
@@ -60,7 +56,7 @@ StreamState::~StreamState() {
 // the transport straight under this coroutine, or a park for a fed reader.
 asio::awaitable<void> StreamState::wait_for_data(const char* func) {
   ReadingScope scope(*this, func);
-  co_await check_cancelled();
+  if (cancel_requested(co_await asio::this_coro::cancellation_state)) co_await raise_cancelled();
   if (!transport) {
     Waiter w;
     co_await park(waiters().data, w);
@@ -72,10 +68,13 @@ asio::awaitable<void> StreamState::wait_for_data(const char* func) {
     eof = true;
     co_return;
   }
-  const ReadResult r = co_await transport->receive(ReadTarget{&rbuf, nullptr, 0});
-  if (read_cancelled(r)) {
-    if (co_await cancel_pending()) co_await raise_cancelled();
+  ReadResult r;
+  if (transport->in_place_reads()) {
+    co_await read_in_place<void>(*this, r);
+  } else {
+    r = co_await transport->receive(ReadTarget{&rbuf, nullptr, 0});
   }
+  if (read_cancelled(r)) co_await check_cancelled();
   complete_read(r);
   raise_if_error();
 }
@@ -159,35 +158,42 @@ void StreamState::write(std::string_view data) {
 void StreamState::writelines(std::span<const std::string_view> parts) {
   if (eof_pending_ || eof_written_) throw RuntimeError("Cannot call write() after write_eof()");
   if (!transport || closing || lost) return;
+  // Gather writes of up to 64 parts each, as long as the kernel takes
+  // everything; from the first partial write on, the rest is queued (and the
+  // flusher sends the queue with one writev per turn).
   constexpr std::size_t max_gather = 64;
-  if (write_buffer_size() != 0 || !transport->speculative() || parts.size() > max_gather) {
-    for (auto p : parts) queue(p);
-    return;
-  }
   std::array<asio::const_buffer, max_gather> bufs;
-  std::size_t count = 0;
-  std::size_t total = 0;
-  for (auto p : parts) {
-    if (p.empty()) continue;
-    bufs[count++] = asio::const_buffer(p.data(), p.size());
-    total += p.size();
-  }
-  if (total == 0) return;
-  std::error_code ec;
-  std::size_t n = transport->try_write(bufs.data(), count, ec);
-  if (ec && !would_block(ec)) {
-    fatal_write_error(ec);
-    return;
-  }
-  if (ec) n = 0;
-  sent(n);
-  for (auto p : parts) {
-    if (n >= p.size()) {
-      n -= p.size();
-      continue;
+  std::size_t i = 0;
+  while (i < parts.size()) {
+    if (write_buffer_size() != 0 || !transport->speculative() || lost) {
+      for (; i < parts.size(); ++i) queue(parts[i]);
+      return;
     }
-    queue(p.substr(n));
-    n = 0;
+    std::size_t count = 0;
+    std::size_t total = 0;
+    std::size_t end = i;
+    for (; end < parts.size() && count < max_gather; ++end) {
+      if (parts[end].empty()) continue;
+      bufs[count++] = asio::const_buffer(parts[end].data(), parts[end].size());
+      total += parts[end].size();
+    }
+    if (total == 0) return;
+    std::error_code ec;
+    std::size_t n = transport->try_write(bufs.data(), count, ec);
+    if (ec && !would_block(ec)) {
+      fatal_write_error(ec);
+      return;
+    }
+    if (ec) n = 0;
+    sent(n);
+    for (; i < end; ++i) {
+      if (n >= parts[i].size()) {
+        n -= parts[i].size();
+        continue;
+      }
+      queue(parts[i].substr(n));
+      n = 0;
+    }
   }
 }
 

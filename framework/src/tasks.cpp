@@ -84,8 +84,6 @@ asio::awaitable<void> await_done(FutureStateBase& st, bool forward_cancel) {
   co_await check_cancelled();
 }
 
-TaskStateBase::TaskStateBase(std::string n) : name(std::move(n)) {}
-
 TaskStateBase::~TaskStateBase() { unregister(); }
 
 void TaskStateBase::request_cancel() {
@@ -109,10 +107,11 @@ void register_task(LoopState& loop, TaskStateBase& t) noexcept {
   if (loop.tasks_head_) loop.tasks_head_->prev = &t;
   loop.tasks_head_ = &t;
   ++loop.task_count_;
-  if (t.name.empty()) {
-    static thread_local std::size_t counter = 0;
-    t.name = "Task-" + std::to_string(++counter);
-  }
+}
+
+std::string next_task_name() {
+  static thread_local std::size_t counter = 0;
+  return "Task-" + std::to_string(++counter);
 }
 
 asio::io_context& loop_context(LoopState& loop) noexcept { return loop.context(); }

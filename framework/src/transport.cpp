@@ -15,6 +15,7 @@
 
 #include <span>
 
+#include <aio/detail/epoll_hints.hpp>
 #include <aio/exceptions.hpp>
 #include <aio/use_task.hpp>
 
@@ -51,6 +52,8 @@ class SocketTransport final : public Transport {
     std::error_code ec;
     socket_.non_blocking(true, ec);
     reactor_ = &asio::use_service<asio::detail::reactor>(asio::query(socket_.executor_ref(), asio::execution::context));
+    const auto ref = socket_.reactor_ref(*reactor_);
+    watch_peer_shutdown(*reactor_, ref.data ? *ref.data : nullptr);
   }
 
   asio::any_io_executor get_executor() noexcept override { return socket_.executor_ref(); }
@@ -60,7 +63,16 @@ class SocketTransport final : public Transport {
     return async_socket_read(socket_.reactor_ref(*reactor_), target, socket_.executor_ref());
   }
 
+  bool in_place_reads() const noexcept override { return true; }
+  const asio::any_io_executor* reactor_socket(ReactorSocketRef& sock) noexcept override {
+    sock = socket_.reactor_ref(*reactor_);
+    return &socket_.executor_ref();
+  }
+
   std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) override {
+    // One buffer goes out with send(): sendmsg() costs the kernel a msghdr
+    // and iovec import per call, measurable at one call per echoed message.
+    if (count == 1) return socket_.write_some(bufs[0], ec);
     return socket_.write_some(std::span<const asio::const_buffer>(bufs, count), ec);
   }
 
@@ -92,6 +104,8 @@ class SocketTransport final : public Transport {
     auto ep = socket_.local_endpoint(ec);
     return ec ? std::string() : format(ep);
   }
+
+  int native_handle() noexcept override { return socket_.is_open() ? socket_.native_handle() : -1; }
 
   asio::ip::tcp::socket* tcp_socket() noexcept override {
     if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>) {
@@ -146,6 +160,10 @@ class TlsTransport final : public Transport {
   }
 
   bool can_write_eof() const noexcept override { return false; }
+  int native_handle() noexcept override {
+    auto& sock = stream_->lowest_layer();
+    return sock.is_open() ? sock.native_handle() : -1;
+  }
   void shutdown_send(std::error_code& ec) override { ec = asio::error::operation_not_supported; }
   void close() noexcept override {
     std::error_code ec;

@@ -37,21 +37,6 @@
 
 namespace aio {
 
-namespace detail {
-
-// The frame-free spelling of check_cancelled() and cancel_pending() used on
-// the hot paths of locks and queues:
-//   if (cancel_requested(co_await asio::this_coro::cancellation_state))
-//     co_await raise_cancelled();
-// Same semantics, but `co_await this_coro::cancellation_state` needs no
-// coroutine frame, where calling check_cancelled() costs one (bench_sync:
-// a Queue hand-off took 95 ns with the helper coroutines and 46 ns without).
-inline bool cancel_requested(const asio::cancellation_state& cs) noexcept {
-  return cs.cancelled() != asio::cancellation_type::none;
-}
-
-}  // namespace detail
-
 // Releases what it holds (a Lock, a Condition's lock, a Semaphore permit)
 // when destroyed; returned by scoped(). Move-only.
 //

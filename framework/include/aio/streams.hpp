@@ -114,6 +114,13 @@ class StreamReader {
 class StreamWriter {
  public:
   StreamWriter() = default;
+  // Copies share the connection; when the last writer goes, the connection
+  // is closed (asyncio closes a transport whose writer is collected).
+  StreamWriter(const StreamWriter& other) noexcept;
+  StreamWriter(StreamWriter&& other) noexcept = default;
+  StreamWriter& operator=(const StreamWriter& other) noexcept;
+  StreamWriter& operator=(StreamWriter&& other) noexcept;
+  ~StreamWriter();
 
   // Buffers `data` (sends at once when nothing is queued); never waits.
   // Ignored on a closing or lost connection, as asyncio does.
@@ -149,6 +156,10 @@ class StreamWriter {
 
   std::string peername() const;
   std::string sockname() const;
+  // The connection's socket descriptor, for socket options (asyncio's
+  // get_extra_info("socket")); -1 when closed or not a socket. Reading or
+  // writing it directly bypasses the stream: do not.
+  int native_handle() const;
 
   // Upgrades a plain TCP connection to TLS: drains first (everything buffered
   // goes out in clear), then handshakes (as the server side for a connection
@@ -160,10 +171,11 @@ class StreamWriter {
 
   // Internal.
   explicit StreamWriter(std::shared_ptr<detail::StreamState> st);
-  const std::shared_ptr<detail::StreamState>& state() const;
+  const std::shared_ptr<detail::StreamState>& state() const noexcept { return st_; }
 
  private:
-  std::shared_ptr<detail::WriterLink> link_;
+  void release() noexcept;
+  std::shared_ptr<detail::StreamState> st_;
 };
 
 }  // namespace aio

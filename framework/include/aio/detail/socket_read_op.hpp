@@ -25,6 +25,7 @@
 // Requires a reactor backend (epoll, kqueue, select): not IOCP or io_uring.
 #pragma once
 
+#include <asio/any_io_executor.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
@@ -53,6 +54,7 @@
 #include <utility>
 
 #include <aio/detail/buffer.hpp>
+#include <aio/detail/epoll_hints.hpp>
 
 namespace aio::detail {
 
@@ -79,11 +81,16 @@ struct ReactorSocketRef {
 
 class SocketReadOpBase : public asio::detail::reactor_op {
  public:
-  SocketReadOpBase(asio::detail::socket_type fd, ReadTarget target, func_type complete_func)
-      : reactor_op(std::error_code(), &SocketReadOpBase::do_perform, complete_func), fd_(fd), target_(target) {}
+  SocketReadOpBase(const ReactorSocketRef& sock, ReadTarget target, func_type complete_func)
+      : reactor_op(std::error_code(), &SocketReadOpBase::do_perform, complete_func),
+        state_(sock.data ? *sock.data : nullptr),
+        fd_(sock.fd),
+        target_(target) {}
 
-  // One recv: done with bytes or an error, done_and_exhausted at EOF,
-  // not_done on EAGAIN (the reactor then waits for the next edge).
+  // One recv: done with bytes or an error; done_and_exhausted at EOF or when
+  // a short read proves the socket drained (epoll_hints.hpp), so that the
+  // next read waits for the next edge without a speculative recv; not_done
+  // on EAGAIN (the reactor then waits for the next edge).
   static status do_perform(reactor_op* base) {
     auto* o = static_cast<SocketReadOpBase*>(base);
     char* dst = o->target_.dst;
@@ -99,10 +106,11 @@ class SocketReadOpBase : public asio::detail::reactor_op {
         const auto n = static_cast<std::size_t>(r);
         o->bytes_transferred_ = n;
         if (o->target_.dst == nullptr) o->target_.buf->commit(n);
-        // Exhausted only at EOF, as Asio's own recv op: a short read does not
-        // prove the socket drained, because a FIN that arrived with the data
-        // (one epoll edge for both) is still pending and no new edge comes.
-        return n == 0 ? done_and_exhausted : done;
+        // A short read proves the socket drained only when no FIN came with
+        // the data (one epoll edge for both, and no new edge follows): the
+        // last reported event mask tells (epoll_hints.hpp).
+        if (n == 0 || (n < cap && short_read_drains(o->state_))) return done_and_exhausted;
+        return done;
       }
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -116,6 +124,7 @@ class SocketReadOpBase : public asio::detail::reactor_op {
   }
 
  private:
+  asio::detail::reactor::per_descriptor_data state_;
   asio::detail::socket_type fd_;
   ReadTarget target_;
 };
@@ -125,8 +134,8 @@ class SocketReadOp final : public SocketReadOpBase {
  public:
   ASIO_DEFINE_HANDLER_PTR(SocketReadOp);
 
-  SocketReadOp(asio::detail::socket_type fd, ReadTarget target, Handler& handler, const IoExecutor& io_ex)
-      : SocketReadOpBase(fd, target, &SocketReadOp::do_complete),
+  SocketReadOp(const ReactorSocketRef& sock, ReadTarget target, Handler& handler, const IoExecutor& io_ex)
+      : SocketReadOpBase(sock, target, &SocketReadOp::do_complete),
         handler_(std::move(handler)),
         work_(handler_, io_ex) {}
 
@@ -174,12 +183,59 @@ struct StartSocketRead {
     const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
     auto slot = asio::get_associated_cancellation_slot(handler);
     typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
-    p.p = new (p.v) Op(sock.fd, target, handler, *io_ex);
+    p.p = new (p.v) Op(sock, target, handler, *io_ex);
     if (slot.is_connected()) p.p->cancellation_key_ = &slot.template emplace<SocketReadCancellation>(sock);
     sock.reactor->start_op(asio::detail::reactor::read_op, sock.fd, *sock.data, p.p, is_continuation, true);
     p.v = p.p = nullptr;
   }
 };
+
+// The completion handler of an in-place read: stores the result in the
+// awaiting coroutine's frame and resumes that coroutine directly. Unlike
+// use_awaitable's handler it returns into no frame of its own, so an idle
+// reader costs its own coroutine frame and the operation, not a third frame
+// for async_initiate. `T` is the awaiting coroutine's value type.
+template <class T>
+class ResumeWithRead final : public asio::detail::awaitable_handler_base<asio::any_io_executor, T> {
+  using Base = asio::detail::awaitable_handler_base<asio::any_io_executor, T>;
+
+ public:
+  ResumeWithRead(asio::detail::awaitable_thread<asio::any_io_executor>* thread, ReadResult* out)
+      : Base(thread), out_(out) {}
+
+  void operator()(ReadResult r) {
+    *out_ = r;
+    auto* frame = this->frame();
+    frame->attach_thread(this);
+    frame->clear_cancellation_slot();
+    this->pump();
+  }
+
+ private:
+  ReadResult* out_;
+};
+
+// Starts one read as async_socket_read below, from inside the awaiting
+// coroutine's suspension (the Function form of asio::awaitable's
+// await_transform): the outcome goes to `out`, and the coroutine of `frame`
+// is resumed without an extra frame. A cancellation already pending when
+// the read would start completes it at once with operation_aborted (the
+// thread stays attached, so Asio's pump resumes the coroutine directly):
+// the caller's usual "read cancelled" path then raises CancelledError, and
+// the caller needs no cancellation check (and no awaiter for it) of its own.
+template <class T>
+asio::detail::awaitable_thread<asio::any_io_executor>* start_read_in_place(
+    asio::detail::awaitable_frame_base<asio::any_io_executor>* frame, ReactorSocketRef sock, ReadTarget target,
+    const asio::any_io_executor& io_ex, ReadResult* out) {
+  auto* thread = frame->detach_thread();
+  if (thread->get_cancellation_state().cancelled() != asio::cancellation_type::none) {
+    *out = ReadResult{asio::error::operation_aborted, 0};
+    frame->attach_thread(thread);
+    return nullptr;
+  }
+  StartSocketRead<asio::any_io_executor>{sock, target, &io_ex}(ResumeWithRead<T>(thread, out));
+  return nullptr;
+}
 
 // Reads once from the socket into `target`, waiting for readiness when it
 // has nothing. Never throws for I/O errors: they come back in the result

@@ -1,8 +1,8 @@
 // aio/detail/stream_state.hpp — internal. The one state a connection's readers and writers share.
 //
-// Owned by shared_ptr: StreamReader handles, the WriterLink (which all
-// StreamWriter copies share and whose end closes the connection), the
-// flusher while it runs, and the server while the connection is tracked.
+// Owned by shared_ptr: StreamReader and StreamWriter handles (counted in
+// `writers`: the last writer to go closes the connection), the flusher while
+// it runs, and the server while the connection is tracked.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -33,14 +33,6 @@ class StreamState;
 // Called by a tracked connection once it is closed and its handler is done.
 void server_connection_done(ServerCore& core, StreamState& st) noexcept;
 
-struct WriterLink {
-  std::shared_ptr<StreamState> st;
-  explicit WriterLink(std::shared_ptr<StreamState> s) : st(std::move(s)) {}
-  WriterLink(const WriterLink&) = delete;
-  WriterLink& operator=(const WriterLink&) = delete;
-  ~WriterLink();
-};
-
 // Marks a reader busy for the duration of one wait (cancellation included);
 // gives the read buffer back to the pool when the wait leaves it empty.
 class ReadingScope {
@@ -53,6 +45,17 @@ class ReadingScope {
  private:
   StreamState& st_;
 };
+
+// `co_await read_in_place<T>(st, result)` inside an asio::awaitable<T>
+// coroutine, when st.transport->in_place_reads(): one read into the stream's
+// buffer (or into dst/cap), with no coroutine frame of its own, and with the
+// entry cancellation check (see start_read_in_place). The awaitable holds
+// two to four pointers, so the awaiting frame stays small (g++ keeps every
+// awaiter of a coroutine in its frame).
+template <class T>
+[[nodiscard]] auto read_in_place(StreamState& st, ReadResult& out);
+template <class T>
+[[nodiscard]] auto read_in_place(StreamState& st, ReadResult& out, char* dst, std::size_t cap);
 
 class StreamState : public std::enable_shared_from_this<StreamState> {
  public:
@@ -125,7 +128,8 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   // Loses the connection: closes the transport, wakes everybody.
   void connection_lost(std::exception_ptr err);
 
-  std::weak_ptr<WriterLink> writer_link;
+  // How many StreamWriter handles exist; the last one to go closes.
+  std::size_t writers = 0;
 
  private:
   void on_read_error(const std::error_code& ec);
@@ -176,5 +180,27 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   std::unique_ptr<Waiters> waiters_;
   std::unique_ptr<IdleTimer> idle_;
 };
+
+template <class T>
+auto read_in_place(StreamState& st, ReadResult& out) {
+  return [st = &st, out = &out](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
+    // An empty buffer goes back to the pool now: the read may wait without a
+    // speculative recv (epoll_hints.hpp), and an idle reader holds no chunk;
+    // the operation takes one only when bytes are there.
+    st->rbuf.release_if_empty();
+    ReactorSocketRef sock;
+    const asio::any_io_executor* ex = st->transport->reactor_socket(sock);
+    return start_read_in_place<T>(frame, sock, ReadTarget{&st->rbuf, nullptr, 0}, *ex, out);
+  };
+}
+
+template <class T>
+auto read_in_place(StreamState& st, ReadResult& out, char* dst, std::size_t cap) {
+  return [st = &st, out = &out, dst, cap](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
+    ReactorSocketRef sock;
+    const asio::any_io_executor* ex = st->transport->reactor_socket(sock);
+    return start_read_in_place<T>(frame, sock, ReadTarget{nullptr, dst, cap}, *ex, out);
+  };
+}
 
 }  // namespace aio::detail

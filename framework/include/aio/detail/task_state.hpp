@@ -18,14 +18,20 @@ class Loop;
 namespace aio::detail {
 using LoopState = aio::Loop;
 
+// "Task-N", asyncio's default task name (N counts per thread).
+std::string next_task_name();
+
 class TaskStateBase {
  public:
-  explicit TaskStateBase(std::string name);
+  TaskStateBase() = default;
   TaskStateBase(const TaskStateBase&) = delete;
   TaskStateBase& operator=(const TaskStateBase&) = delete;
   virtual ~TaskStateBase();
 
-  std::string name;
+  // For all_task_names(). Not a member string: a server connection's record
+  // has a fixed name and should not carry 32 bytes for it.
+  virtual std::string task_name() const = 0;
+
   asio::cancellation_signal signal;
   bool cancel_requested = false;
   bool started = false;
@@ -42,7 +48,10 @@ class TaskStateBase {
 template <class T>
 class TaskState final : public FutureState<T>, public TaskStateBase {
  public:
-  explicit TaskState(std::string n) : TaskStateBase(std::move(n)) {}
+  explicit TaskState(std::string n) : name(n.empty() ? next_task_name() : std::move(n)) {}
+
+  std::string name;
+  std::string task_name() const override { return name; }
 
   bool cancel(std::string msg) override {
     if (this->done_) return false;

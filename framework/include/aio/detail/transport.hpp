@@ -40,6 +40,11 @@ class Transport {
   // closed), {ok, 0} at EOF. A plain socket's target buffer gets storage only
   // when bytes arrive; TLS prepares it before waiting.
   virtual asio::awaitable<ReadResult> receive(ReadTarget target) = 0;
+  // Plain sockets read in place (stream_state.hpp's read_in_place: the reader
+  // awaits the reactor operation itself, no frame for receive()); for them
+  // reactor_socket() fills `sock` and returns the socket's executor.
+  virtual bool in_place_reads() const noexcept { return false; }
+  virtual const asio::any_io_executor* reactor_socket(ReactorSocketRef& /*sock*/) noexcept { return nullptr; }
 
   // Non-blocking; would_block when the kernel takes nothing.
   virtual std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) = 0;
@@ -56,6 +61,8 @@ class Transport {
   virtual std::string sockname() const = 0;
   // The plain TCP socket (for start_tls), else nullptr.
   virtual asio::ip::tcp::socket* tcp_socket() noexcept { return nullptr; }
+  // The socket's descriptor (-1 once closed).
+  virtual int native_handle() noexcept = 0;
 };
 
 using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
