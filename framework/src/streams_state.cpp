@@ -352,6 +352,7 @@ void StreamState::close() {
 void StreamState::abort() {
   if (lost || !transport) return;
   closing = true;
+  aborting_ = true;
   connection_lost(nullptr);
 }
 
@@ -359,7 +360,11 @@ void StreamState::connection_lost(std::exception_ptr err) {
   if (lost) return;
   lost = true;
   closing = true;
-  transport->close();
+  if (err || aborting_) {
+    transport->close();
+  } else {
+    transport->close_gracefully();
+  }
   lost_error_ = err;
   if (err) {
     if (!error) error = err;

@@ -2,7 +2,10 @@
 // non-blocking I/O) and TLS (asio::ssl's async operations).
 #include <aio/detail/transport.hpp>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/execution/context.hpp>
+#include <asio/post.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/query.hpp>
 #include <asio/read.hpp>
@@ -169,6 +172,28 @@ class TlsTransport final : public Transport {
     std::error_code ec;
     stream_->lowest_layer().close(ec);
   }
+
+  // Sends close_notify, as asyncio's SSL transport does on close(), then
+  // closes the socket when the peer answers with its own or after
+  // `kShutdownTimeout`. The pending read, if any, is cancelled first and
+  // completes before the shutdown starts (both are queued, in that order).
+  void close_gracefully() noexcept override {
+    auto& sock = stream_->lowest_layer();
+    if (!sock.is_open()) return;
+    std::error_code ec;
+    sock.cancel(ec);
+    try {
+      auto start = [stream = stream_, ctx = ctx_]() mutable {
+        auto ex = stream->get_executor();
+        auto task = send_close_notify(std::move(stream), std::move(ctx));
+        asio::co_spawn(ex, std::move(task), asio::detached);
+      };
+      asio::post(stream_->get_executor(), std::move(start));
+    } catch (...) {
+      close();
+    }
+  }
+
   std::string peername() const override {
     std::error_code ec;
     auto ep = stream_->lowest_layer().remote_endpoint(ec);
@@ -181,8 +206,30 @@ class TlsTransport final : public Transport {
   }
 
  private:
+  static constexpr auto kShutdownTimeout = std::chrono::seconds(5);
+
+  static asio::awaitable<void> send_close_notify(std::shared_ptr<TlsStream> stream,
+                                                 std::shared_ptr<asio::ssl::context> ctx) {
+    asio::steady_timer deadline(stream->get_executor(), kShutdownTimeout);
+    auto on_deadline = [weak = std::weak_ptr<TlsStream>(stream)](const std::error_code& ec) {
+      if (ec) return;
+      if (auto s = weak.lock()) {
+        std::error_code ignored;
+        s->lowest_layer().close(ignored);
+      }
+    };
+    deadline.async_wait(std::move(on_deadline));
+    auto [ec] = co_await stream->async_shutdown(as_tuple(asio::use_awaitable));
+    (void)ec;  // the peer's answer, a reset or the deadline: closed either way
+    deadline.cancel();
+    std::error_code ignored;
+    stream->lowest_layer().close(ignored);
+    stream.reset();
+    ctx.reset();  // after the stream
+  }
+
   std::shared_ptr<asio::ssl::context> ctx_;  // outlives the stream
-  std::unique_ptr<TlsStream> stream_;
+  std::shared_ptr<TlsStream> stream_;       // shared with send_close_notify while it runs
 };
 
 }  // namespace

@@ -2,7 +2,14 @@
 // certificates generated at test time (tests/support/certs.hpp).
 #include <harness.hpp>
 
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <array>
 
 #include <optional>
 #include <string>
@@ -12,6 +19,7 @@
 #include <aio/server.hpp>
 #include <aio/streams.hpp>
 #include <aio/tls.hpp>
+#include <aio/use_task.hpp>
 #include <certs.hpp>
 
 using namespace std::chrono_literals;
@@ -57,6 +65,43 @@ TEST_CASE("a TLS handshake and round trip with a verified certificate", "[tls]")
     CHECK(co_await r.readline() == big + "\n");
     w.close();
     co_await w.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_CASE("a TLS connection the server closes ends with close_notify, not a truncated stream", "[tls]") {
+  run_test([]() -> Task<> {
+    aio::ServerOptions opts;
+    opts.ssl = aio::tls::server_context(certs().cert(), certs().key());
+    aio::ClientConnected bye = [](StreamReader, StreamWriter w) -> Task<> {
+      w.write("bye\n");
+      w.close();
+      co_await w.wait_closed();
+    };
+    auto server = co_await aio::start_server(bye, "127.0.0.1", 0, opts);
+    // A raw asio::ssl client tells the two endings apart: close_notify reads
+    // as asio::error::eof, a bare TCP close as ssl::error::stream_truncated.
+    auto ctx = aio::tls::client_context({}, false);
+    asio::ssl::stream<asio::ip::tcp::socket> s(co_await asio::this_coro::executor, *ctx);
+    const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), server.port());
+    co_await s.lowest_layer().async_connect(ep, aio::use_task);
+    co_await s.async_handshake(asio::ssl::stream_base::client, aio::use_task);
+    std::string got;
+    std::error_code end;
+    std::array<char, 64> buf{};
+    for (;;) {
+      auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), asio::experimental::as_tuple(asio::use_awaitable));
+      got.append(buf.data(), n);
+      if (ec) {
+        end = ec;
+        break;
+      }
+    }
+    CHECK(got == "bye\n");
+    CHECK(end == asio::error::eof);
+    auto [ignored] = co_await s.async_shutdown(asio::experimental::as_tuple(asio::use_awaitable));
+    (void)ignored;
     server.close();
     co_await server.wait_closed();
   }());

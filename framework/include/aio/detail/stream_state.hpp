@@ -10,6 +10,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <cstddef>
 #include <exception>
 #include <memory>
@@ -136,8 +137,15 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void fatal_write_error(const std::error_code& ec);
   void sent(std::size_t n);
   void received(std::size_t n);
+  // Activity stamps for the idle timeout (twice per echoed message) need no
+  // better than a few milliseconds: CLOCK_MONOTONIC_COARSE, the clock
+  // steady_clock reads, at its tick resolution and without reading the TSC.
   void touch() {
-    if (idle_) idle_->last_activity = std::chrono::steady_clock::now();
+    if (!idle_) return;
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    idle_->last_activity =
+        std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
   }
   void queue(std::string_view data);
   void after_flush_progress();
@@ -155,6 +163,7 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   bool paused_ = false;
   bool eof_pending_ = false;
   bool eof_written_ = false;
+  bool aborting_ = false;  // abort(): no orderly close (no TLS close_notify)
   std::exception_ptr lost_error_;
 
   // Rarely used parts, allocated on first use, so that an idle connection

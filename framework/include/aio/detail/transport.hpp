@@ -57,6 +57,9 @@ class Transport {
   virtual bool can_write_eof() const noexcept = 0;
   virtual void shutdown_send(std::error_code& ec) = 0;
   virtual void close() noexcept = 0;
+  // close() after an orderly end (TLS: close_notify first). Errors and
+  // abort() use close().
+  virtual void close_gracefully() noexcept { close(); }
   virtual std::string peername() const = 0;
   virtual std::string sockname() const = 0;
   // The plain TCP socket (for start_tls), else nullptr.
