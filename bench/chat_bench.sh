@@ -12,7 +12,15 @@
 # and the server's CPU time per delivered line (the figure that holds when
 # other work shares the CPUs).
 # The server is pinned to CPU 0 and aio-load to CPU 1 (taskset), so the
-# figures compare one loop against one loop. Every run is bounded by
+# figures compare one loop against one loop. aio-load runs with --busy-poll
+# (BUSY_POLL=0 to turn it off): on one host a generator that sleeps in
+# epoll_wait adds its own wake-ups to every latency it records; spinning on
+# its own CPU costs the server nothing (its aio-load CPU column then reads
+# ~100% by construction). Each run starts with WARMUP seconds (default 1) of
+# the same load that are not counted (aio-load --warmup), then measures
+# DURATION seconds; latency is from each line's scheduled send time (flat
+# out, lines are counted by arrival in that window). After each row, stderr
+# gets p99.9 and the TCP counters (nstat deltas) of the half-peak run. Every run is bounded by
 # `timeout`. Servers with a peak below 1/20 of aio-chat's get their
 # half-peak run anyway (it is cheap). Set PEERS="aio" to skip the Python
 # peers. Needs taskset, /usr/bin/python3 (and python3-uvloop for the uvloop row).
@@ -26,6 +34,10 @@ CLIENTS=${CLIENTS:-100}
 SENDERS=${SENDERS:-10}
 SIZE=${SIZE:-64}
 DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-1}
+BUSY_POLL=${BUSY_POLL:-1}
+poll_flag=
+[[ $BUSY_POLL = 1 ]] && poll_flag=--busy-poll
 PEERS=${PEERS:-"aio asyncio uvloop"}
 PY=/usr/bin/python3
 chat=$build/servers/chat/aio-chat
@@ -77,9 +89,9 @@ stop_server() {
 # (receivers that fell behind are cut at the deadline): its figures stand.
 run_load() {
   local out=$1 rate=${2:-0}
-  timeout $((DURATION + 60)) /usr/bin/time -o "$out.cpu" -f "%U %S" taskset -c 1 "$load" chat --host 127.0.0.1 \
+  timeout $((DURATION + WARMUP + 60)) /usr/bin/time -o "$out.cpu" -f "%U %S" taskset -c 1 "$load" chat --host 127.0.0.1 \
     --port "$port" --connections "$CLIENTS" --senders "$SENDERS" --size "$SIZE" --duration "$DURATION" \
-    --rate "$rate" --threads 1 --grace 2 --json >"$out" || true
+    --rate "$rate" --threads 1 --grace 2 --warmup "$WARMUP" $poll_flag --json >"$out" || true
   [[ -s $out ]] || { echo "chat_bench: aio-load failed against $peer" >&2; exit 1; }
 }
 
@@ -88,7 +100,8 @@ for k in sys.argv[2].split("."): v=v[k]
 print(v)' "$1" "$2"; }
 
 echo "chat fan-out: $CLIENTS clients in one room, $SENDERS senders, $SIZE-byte lines, ${DURATION}s per run;"
-echo "server on CPU 0, aio-load on CPU 1 ($(nproc) CPUs, $(uname -r))"
+echo "server on CPU 0, aio-load on CPU 1 ($(nproc) CPUs, $(uname -r)); warm-up ${WARMUP}s; busy-poll $BUSY_POLL"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\n| server | lines delivered/s (flat out) | server CPU | server µs CPU per delivered line | aio-load CPU | half-peak rate (lines sent/s) | delivered/s, lost | p50 / p99 (ms) |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
 for peer in $PEERS; do
@@ -100,11 +113,22 @@ for peer in $PEERS; do
   cpu1=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
   peak=$(field "$work/$peer-peak.json" messages_delivered_per_s)
   cpu=$($PY -c "print(f'{($cpu1 - $cpu0) / $(getconf CLK_TCK) / $wall * 100:.0f}%')")
-  delivered=$(field "$work/$peer-peak.json" messages_delivered)
-  per=$($PY -c "print(f'{($cpu1 - $cpu0) / $(getconf CLK_TCK) / $delivered * 1e6:.3f}')")
+  # CPU share over the whole run (warm-up included) per line delivered per second in the measured window
+  per=$($PY -c "print(f'{($cpu1 - $cpu0) / $(getconf CLK_TCK) / $wall / $peak * 1e6:.3f}')")
   lcpu=$($PY -c "u, s = map(float, open('$work/$peer-peak.json.cpu').read().split()[-2:]); print(f'{(u + s) / $wall * 100:.0f}%')")
   half=$($PY -c "print(max(1, int($peak / ($CLIENTS - 1) / 2)))")
+  # Kernel TCP counters over the half-peak run (nstat with a private history
+  # file, so another user's nstat does not reset ours): RTOs, receive-queue
+  # drops and tail-loss probes are what a latency tail made by TCP shows.
+  have_nstat=
+  if command -v nstat >/dev/null; then have_nstat=1; NSTAT_HISTORY=$work/nstat.hist nstat -n >/dev/null 2>&1 || have_nstat=; fi
   run_load "$work/$peer-half.json" "$half"
+  tcp=
+  if [[ -n $have_nstat ]]; then
+    tcp=$(NSTAT_HISTORY=$work/nstat.hist nstat -z 2>/dev/null | awk '
+      $1 ~ /^(TcpExtTCPTimeouts|TcpExtTCPRcvQDrop|TcpExtTCPLossProbes|TcpRetransSegs|TcpExtTCPDSACKRecv|TcpExtPruneCalled)$/ {
+        sub(/^TcpExt/, "", $1); printf "%s%s %s", sep, $1, $2; sep = ", " }') || tcp=
+  fi
   hdel=$(field "$work/$peer-half.json" messages_delivered_per_s)
   hlost=$(field "$work/$peer-half.json" messages_lost)
   p50=$($PY -c "print(f'{$(field "$work/$peer-half.json" latency_us.p50) / 1000:.2f}')")
@@ -112,5 +136,7 @@ for peer in $PEERS; do
   printf '| %s | %.0f | %s | %s | %s | %s | %.0f, %s | %s / %s |\n' "$peer" "$peak" "$cpu" "$per" "$lcpu" "$half" "$hdel" "$hlost" \
     "$p50" "$p99"
   stop_server
+  echo "  ($peer done; load average $(cut -d' ' -f1-3 /proc/loadavg); p99.9 at half peak $($PY -c "print(f'{$(field "$work/$peer-half.json" latency_us.p999) / 1000:.2f}')") ms;
+    TCP counters over the half-peak run: ${tcp:-n/a})" >&2
   cp "$work/$peer-peak.json" "$work/$peer-half.json" "${BENCH_OUT:-$work}/" 2>/dev/null || true
 done

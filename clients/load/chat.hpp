@@ -6,7 +6,19 @@
 // nanoseconds) until the deadline. Every client reads what the room
 // delivers: `<nick> b ID SEQ T ...`; it counts the line, records now - T as
 // delivery latency and checks that each sender's SEQ comes in order with no
-// gap (a mismatch otherwise). Notices (`* ...`) are skipped.
+// gap (a mismatch otherwise). Notices (`* ...`) are skipped. Paced, a line
+// counts when it was scheduled in the measured window; flat out (--rate 0),
+// when it arrives in it (the server's delivery rate, whatever backlog the
+// warm-up left), and "lost" is not computed (a gap is still a mismatch).
+//
+// Latency is taken from T, the *scheduled* time with --rate, so a generator
+// or server that falls behind cannot hide it (no coordinated omission); the
+// receive time is read once per read() (every line in it arrived together).
+// --warmup S runs the same schedule for S seconds first: those lines are
+// sent, delivered and order-checked but not counted or timed (connections,
+// socket buffers and allocators settle; the first 50 ms of a cold run alone
+// were 1% of a 5 s sample). --busy-poll keeps the thread from sleeping in
+// epoll_wait (see worker.cpp).
 #pragma once
 
 #include <cstddef>

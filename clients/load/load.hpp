@@ -58,6 +58,8 @@ struct Options {
   double grace = 2.0;           // seconds a stalled connection is given after the deadline
   double connect_timeout = 15.0;  // seconds for opening every connection (phase 1)
   std::size_t connect_concurrency = 128;  // per thread
+  bool busy_poll = false;       // never sleep in epoll_wait while driving (see worker.cpp)
+  double warmup = 0.0;          // chat: seconds of load before the measured window
 };
 
 // What one thread measured. Counters are written by their thread only and
@@ -87,7 +89,8 @@ struct Shared {
   Pattern pattern;
   std::shared_ptr<asio::ssl::context> ssl;
   Clock::time_point start;      // set when every thread is connected
-  Clock::time_point deadline;
+  Clock::time_point measure_from;  // start + warmup: lines scheduled earlier are not counted
+  Clock::time_point deadline;      // measure_from + duration
   // chat: lines sent by all senders, and senders that have finished
   std::atomic<std::uint64_t> chat_sent{0};
   std::atomic<std::size_t> chat_senders_done{0};
