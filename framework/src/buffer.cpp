@@ -7,13 +7,19 @@
 namespace aio::detail {
 namespace {
 
-constexpr std::size_t max_cached = 64;
+constexpr std::size_t max_cached = 64;        // small chunks: 1 MiB per loop at most
+constexpr std::size_t max_cached_large = 16;  // large chunks: 1 MiB per loop at most
 
 struct ChunkPool {
   std::vector<char*> free;
-  ChunkPool() { free.reserve(max_cached); }
+  std::vector<char*> free_large;
+  ChunkPool() {
+    free.reserve(max_cached);
+    free_large.reserve(max_cached_large);
+  }
   ~ChunkPool() {
     for (char* c : free) delete[] c;
+    for (char* c : free_large) delete[] c;
   }
 };
 
@@ -24,30 +30,31 @@ ChunkPool& pool() {
 
 }  // namespace
 
-char* take_read_chunk() {
-  auto& p = pool();
-  if (p.free.empty()) return new char[read_chunk_size];
-  char* c = p.free.back();
-  p.free.pop_back();
+char* take_read_chunk(bool large) {
+  auto& list = large ? pool().free_large : pool().free;
+  if (list.empty()) return new char[large ? large_read_chunk_size : read_chunk_size];
+  char* c = list.back();
+  list.pop_back();
   return c;
 }
 
-void give_read_chunk(char* chunk) noexcept {
-  auto& p = pool();
-  if (p.free.size() < max_cached) {
-    p.free.push_back(chunk);  // capacity reserved: never allocates
+void give_read_chunk(char* chunk, bool large) noexcept {
+  auto& list = large ? pool().free_large : pool().free;
+  if (list.size() < (large ? max_cached_large : max_cached)) {
+    list.push_back(chunk);  // capacity reserved: never allocates
   } else {
     delete[] chunk;
   }
 }
 
-std::size_t cached_read_chunks() noexcept { return pool().free.size(); }
+std::size_t cached_read_chunks() noexcept { return pool().free.size() + pool().free_large.size(); }
 
 std::span<char> ReadBuffer::prepare(std::size_t min_free) {
   if (!data_) {
-    if (min_free <= read_chunk_size) {
-      data_ = take_read_chunk();
-      cap_ = read_chunk_size;
+    const std::size_t chunk = large_ ? large_read_chunk_size : read_chunk_size;
+    if (min_free <= chunk) {
+      data_ = take_read_chunk(large_);
+      cap_ = chunk;
     } else {
       data_ = new char[min_free];
       cap_ = min_free;
@@ -75,8 +82,8 @@ std::span<char> ReadBuffer::prepare(std::size_t min_free) {
 
 void ReadBuffer::release() noexcept {
   if (!data_) return;
-  if (cap_ == read_chunk_size) {
-    give_read_chunk(data_);
+  if (cap_ == read_chunk_size || cap_ == large_read_chunk_size) {
+    give_read_chunk(data_, cap_ == large_read_chunk_size);
   } else {
     delete[] data_;
   }

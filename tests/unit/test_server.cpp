@@ -131,6 +131,37 @@ TEST_CASE("writelines with more parts than one writev takes delivers them all, i
   }());
 }
 
+TEST_CASE("a reader whose reads fill the buffer reads in larger chunks until a read comes back small", "[server]") {
+  run_test([]() -> Task<> {
+    std::vector<std::size_t> sizes;
+    aio::ClientConnected sink = [&sizes](StreamReader r, StreamWriter) -> Task<> {
+      co_await aio::sleep(100ms);  // let the kernel queue what the client sent
+      for (;;) {
+        auto data = co_await r.read_some();
+        if (data.empty()) break;
+        sizes.push_back(data.size());
+      }
+    };
+    auto server = co_await aio::start_server(sink, "127.0.0.1", 0);
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    w.write(std::string(200 * 1024, 'x'));
+    co_await w.drain();
+    co_await aio::sleep(200ms);
+    w.write("tail");
+    co_await aio::sleep(50ms);
+    w.close();
+    co_await w.wait_closed();
+    co_await shutdown(server);
+    REQUIRE(sizes.size() >= 3);
+    CHECK(sizes[0] == 16 * 1024);  // a full small chunk...
+    CHECK(sizes[1] == 64 * 1024);  // ...so the next read takes a large one
+    CHECK(sizes.back() == 4);      // "tail"
+    std::size_t total = 0;
+    for (auto n : sizes) total += n;
+    CHECK(total == 200 * 1024 + 4);
+  }());
+}
+
 TEST_CASE("a handler that throws is logged and the server keeps serving", "[server]") {
   run_test([]() -> Task<> {
     int calls = 0;

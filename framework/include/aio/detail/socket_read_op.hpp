@@ -105,7 +105,10 @@ class SocketReadOpBase : public asio::detail::reactor_op {
       if (r >= 0) {
         const auto n = static_cast<std::size_t>(r);
         o->bytes_transferred_ = n;
-        if (o->target_.dst == nullptr) o->target_.buf->commit(n);
+        if (o->target_.dst == nullptr) {
+          o->target_.buf->commit(n);
+          o->target_.buf->note_read(n, cap);
+        }
         // A short read proves the socket drained only when no FIN came with
         // the data (one epoll edge for both, and no new edge follows): the
         // last reported event mask tells (epoll_hints.hpp).
