@@ -347,6 +347,8 @@ Task<void> Server::serve_forever() {
     co_await wait_core_closed(core);
     throw CancelledError();
   }
+  // Closed by close(): as asyncio, wait until the server is fully closed.
+  co_await wait_core_closed(core);
 }
 
 namespace {

@@ -346,6 +346,24 @@ TEST_CASE("serve_forever runs until cancelled, then the server is closed", "[ser
   }());
 }
 
+TEST_CASE("serve_forever returns after close() once the last connection has gone", "[server]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(line_echo, "127.0.0.1", 0);
+    auto forever = aio::create_task(server.serve_forever());
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port());
+    w.write("ping\n");
+    CHECK(co_await r.readline() == "ping\n");
+    server.close();
+    co_await aio::sleep(20ms);
+    CHECK_FALSE(forever.done());  // a connection is still open
+    w.close();
+    co_await w.wait_closed();
+    co_await forever.join();  // returns normally
+    CHECK(forever.done());
+    CHECK_FALSE(forever.cancelled());
+  }());
+}
+
 TEST_CASE("a Unix server serves and removes its socket file on close", "[server]") {
   run_test([]() -> Task<> {
     const auto path = (std::filesystem::temp_directory_path() / ("aio-test-" + std::to_string(::getpid()) + ".sock")).string();

@@ -75,6 +75,9 @@ class Server {
   // Closes every connection at once, dropping buffered bytes.
   void abort_clients();
   // Serves until cancelled; cancelling it closes the server and waits for wait_closed().
+  // When close() is called meanwhile, it returns normally once wait_closed()
+  // would (asyncio raises CancelledError there; returning lets
+  // `co_await server.serve_forever()` end a main() without a try block).
   // Throws: RuntimeError if already serving forever or closed.
   [[nodiscard]] Task<void> serve_forever();
 
