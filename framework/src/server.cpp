@@ -165,11 +165,10 @@ Task<void> start_handler(ServerCore& core, const std::shared_ptr<ServerStream>& 
 
 // The connection's task, as create_task's run_task: aio delivers
 // cancellation itself, and the body starts on a later loop turn (launch()
-// posts it). It is the
-// bottom of its own coroutine stack (detail/spawn.hpp), so it catches
-// everything and leaves the loop's task list itself. (One frame: splitting
-// the set-up into its own coroutine made the frame that stays alive larger,
-// not smaller, with g++ 12.)
+// posts it). It is the bottom of its own coroutine stack (detail/spawn.hpp),
+// so it catches everything and leaves the loop's task list itself. (One
+// frame: splitting the set-up into its own coroutine made the frame that
+// stays alive larger, not smaller, with g++ 12.)
 EntryPoint run_connection(std::shared_ptr<ServerStream> st) {
   co_await asio::this_coro::throw_if_cancelled(false);
   ServerCore* core = st->server.get();  // the connection holds it until mark_handler_done()

@@ -135,7 +135,7 @@ Task<std::string_view> StreamReader::read_some() {
   StreamState& st = *st_;
   st.raise_if_error();
   if (st.rbuf.empty() && !st.eof) {
-    if (!st.transport || st.lost || !st.transport->in_place_reads()) {
+    if (!st.transport || st.lost || !st.transport->speculative()) {
       co_await st.wait_for_data("read_some");
     } else {
       detail::ReadingScope scope(st, "read_some");
@@ -157,7 +157,7 @@ Task<std::size_t> StreamReader::read_into(std::span<char> dst) {
   st.raise_if_error();
   if (dst.empty()) co_return 0;
   if (st.rbuf.empty() && !st.eof) {
-    if (!st.transport || st.lost || !st.transport->in_place_reads()) {
+    if (!st.transport || st.lost || !st.transport->speculative()) {
       co_await st.wait_for_data("read_into");
     } else {
       // Nothing buffered: read straight into the caller's memory.

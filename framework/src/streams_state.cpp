@@ -69,7 +69,7 @@ asio::awaitable<void> StreamState::wait_for_data(const char* func) {
     co_return;
   }
   ReadResult r;
-  if (transport->in_place_reads()) {
+  if (transport->speculative()) {
     co_await read_in_place<void>(*this, r);
   } else {
     r = co_await transport->receive(ReadTarget{&rbuf, nullptr, 0});

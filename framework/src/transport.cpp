@@ -62,11 +62,6 @@ class SocketTransport final : public Transport {
   asio::any_io_executor get_executor() noexcept override { return socket_.executor_ref(); }
   bool speculative() const noexcept override { return true; }
 
-  asio::awaitable<ReadResult> receive(ReadTarget target) override {
-    return async_socket_read(socket_.reactor_ref(*reactor_), target, socket_.executor_ref());
-  }
-
-  bool in_place_reads() const noexcept override { return true; }
   const asio::any_io_executor* reactor_socket(ReactorSocketRef& sock) noexcept override {
     sock = socket_.reactor_ref(*reactor_);
     return &socket_.executor_ref();

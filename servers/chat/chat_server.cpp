@@ -11,9 +11,9 @@
 // The fan-out never waits on a receiver: a broadcast formats its line once
 // and appends a pointer to it to every member's outbox. Each client's writer
 // task wakes up once per loop turn, hands everything queued to the transport
-// in gather writes of up to 64 lines (writelines: one writev each; the
-// socket corked when there are several, so they leave as one segment) and
-// then drains. A client whose outbox plus transport buffer passes
+// with one writelines() (gather writes of up to 64 lines each; the socket
+// corked when there are several, so they leave as one segment) and then
+// drains. A client whose outbox plus transport buffer passes
 // --max-outbox-bytes is dropped as too slow, so the server's memory is
 // bounded by connections × that limit.
 // One sender's lines reach each receiver in order: one outbox, one writer.
@@ -44,8 +44,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Lines per writelines() call: StreamWriter sends up to 64 parts in one
-// writev straight away and copies a longer list into its buffer instead.
+// Lines per gather write: StreamWriter::writelines sends up to 64 parts in
+// one writev; a longer list is several writevs, worth corking.
 constexpr std::size_t kGather = 64;
 
 // One line as sent ("\n" included), formatted once and shared by every receiver.
@@ -159,11 +159,9 @@ class Client {
           // More than one gather write: cork the socket around them, so
           // they leave as one segment (up to the MSS) instead of one each.
           Cork cork(batch.size() > kGather ? writer_.native_handle() : -1);
-          for (std::size_t i = 0; i < batch.size(); i += kGather) {
-            parts.clear();
-            for (std::size_t j = i; j < std::min(i + kGather, batch.size()); ++j) parts.emplace_back(*batch[j]);
-            writer_.writelines(parts);
-          }
+          parts.clear();
+          for (const auto& m : batch) parts.emplace_back(*m);
+          writer_.writelines(parts);
         }
         batch.clear();
         transport_bytes_ = writer_.get_write_buffer_size();

@@ -1,21 +1,24 @@
 // aio/detail/socket_read_op.hpp — internal. One read from a plain socket as a single Asio reactor operation.
 //
 // The hot read path of a plain (TCP or Unix) connection: "wait until the
-// socket is readable, then recv once" is one reactor operation, started with
-// one asio::async_initiate, instead of a speculative recv plus an
-// async_wait. It matters for three reasons:
+// socket is readable, then recv once" is one reactor operation, started
+// from the awaiting coroutine itself (start_read_in_place), instead of a
+// speculative recv plus an async_wait. It matters for three reasons:
 //   - socket.async_wait() is never speculative in Asio 1.22: every call
 //     re-arms the descriptor with epoll_ctl(MOD). This operation is started
 //     with speculation allowed, so a read never costs an epoll_ctl.
 //   - The recv happens inside the operation (perform): started speculatively
 //     it reads at once when bytes are there; on EAGAIN it is queued (no
 //     epoll_ctl for reads) and the next epoll edge performs it. A short read
-//     is NOT taken as "drained" (a FIN that came with the data would then be
-//     missed), so a reader that catches up costs one EAGAIN recv before it
-//     waits (docs/performance-streams.md).
+//     with no FIN pending (epoll_hints.hpp) marks the socket drained, so
+//     the next read waits for the edge without an EAGAIN recv: one recv per
+//     message (docs/performance-streams.md).
 //   - An idle reader holds no buffer: the destination is taken from the
 //     per-loop chunk pool inside perform, only when bytes are there, and
 //     given back at once on EAGAIN.
+//
+// The completion handler (ResumeWithRead) resumes the awaiting coroutine
+// directly, so a read costs no async_initiate frame either.
 //
 // The operation object is allocated through the handler's allocator (Asio's
 // per-thread recycling allocator for use_awaitable handlers), like Asio's own
@@ -218,7 +221,8 @@ class ResumeWithRead final : public asio::detail::awaitable_handler_base<asio::a
   ReadResult* out_;
 };
 
-// Starts one read as async_socket_read below, from inside the awaiting
+// Starts one read (a SocketReadOp: I/O errors come back in the result,
+// operation_aborted when cancelled or closed) from inside the awaiting
 // coroutine's suspension (the Function form of asio::awaitable's
 // await_transform): the outcome goes to `out`, and the coroutine of `frame`
 // is resumed without an extra frame. A cancellation already pending when
@@ -238,16 +242,6 @@ asio::detail::awaitable_thread<asio::any_io_executor>* start_read_in_place(
   }
   StartSocketRead<asio::any_io_executor>{sock, target, &io_ex}(ResumeWithRead<T>(thread, out));
   return nullptr;
-}
-
-// Reads once from the socket into `target`, waiting for readiness when it
-// has nothing. Never throws for I/O errors: they come back in the result
-// (operation_aborted when cancelled or when the socket was closed).
-template <class IoExecutor>
-[[nodiscard]] asio::awaitable<ReadResult> async_socket_read(ReactorSocketRef sock, ReadTarget target,
-                                                            const IoExecutor& io_ex) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(ReadResult)>(
-      StartSocketRead<IoExecutor>{sock, target, &io_ex}, asio::use_awaitable);
 }
 
 }  // namespace aio::detail

@@ -48,7 +48,7 @@ class ReadingScope {
 };
 
 // `co_await read_in_place<T>(st, result)` inside an asio::awaitable<T>
-// coroutine, when st.transport->in_place_reads(): one read into the stream's
+// coroutine, when st.transport->speculative(): one read into the stream's
 // buffer (or into dst/cap), with no coroutine frame of its own, and with the
 // entry cancellation check (see start_read_in_place). The awaitable holds
 // two to four pointers, so the awaiting frame stays small (g++ keeps every
@@ -69,9 +69,9 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   // ---- reading (asyncio's StreamReader) ----
   // Waits until more data, EOF or an error is there; rethrows the error.
   // The hot paths (read_some, read_into) inline the same steps: a
-  // ReadingScope, the cancellation check, transport->receive(),
-  // read_cancelled(), complete_read(), so that one coroutine frame and one
-  // reactor operation are all a read costs.
+  // ReadingScope, read_in_place() (which checks cancellation), then
+  // read_cancelled() and complete_read(), so that one coroutine frame and
+  // one reactor operation are all a read costs.
   asio::awaitable<void> wait_for_data(const char* func);
   // True when a read ended because it was cancelled (or the socket closed):
   // the caller raises CancelledError if its task has a cancellation pending.

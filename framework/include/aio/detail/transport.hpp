@@ -32,18 +32,20 @@ class Transport {
 
   virtual asio::any_io_executor get_executor() noexcept = 0;
 
-  // True for plain sockets: try_write/wait_writable are available.
+  // True for plain sockets: try_write/wait_writable are available, and reads
+  // are done in place (stream_state.hpp's read_in_place: the reader awaits
+  // the reactor operation itself, with no frame for receive()).
   virtual bool speculative() const noexcept = 0;
 
-  // Reads once into `target`, waiting until something is there. Never
-  // throws for I/O errors: {ec, 0} (operation_aborted when cancelled or
-  // closed), {ok, 0} at EOF. A plain socket's target buffer gets storage only
-  // when bytes arrive; TLS prepares it before waiting.
-  virtual asio::awaitable<ReadResult> receive(ReadTarget target) = 0;
-  // Plain sockets read in place (stream_state.hpp's read_in_place: the reader
-  // awaits the reactor operation itself, no frame for receive()); for them
-  // reactor_socket() fills `sock` and returns the socket's executor.
-  virtual bool in_place_reads() const noexcept { return false; }
+  // The read of transports that do not read in place (TLS): once into
+  // `target`, waiting until something is there. Never throws for I/O
+  // errors: {ec, 0} (operation_aborted when cancelled or closed), {ok, 0}
+  // at EOF. Plain sockets are read in place and do not implement it.
+  virtual asio::awaitable<ReadResult> receive(ReadTarget /*target*/) {
+    co_return ReadResult{asio::error::operation_not_supported, 0};
+  }
+  // Plain sockets (speculative()): fills `sock` and returns the socket's
+  // executor, for reads in place. Others: nullptr.
   virtual const asio::any_io_executor* reactor_socket(ReactorSocketRef& /*sock*/) noexcept { return nullptr; }
 
   // Non-blocking; would_block when the kernel takes nothing.
