@@ -1,6 +1,11 @@
 // open_connection and open_unix_connection, as asyncio's.
 #include <aio/connection.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/ssl/context.hpp>
@@ -9,6 +14,7 @@
 #include <vector>
 
 #include <aio/detail/stream_state.hpp>
+#include <aio/exceptions.hpp>
 #include <aio/timeouts.hpp>
 
 namespace aio {
@@ -70,6 +76,94 @@ Task<Pair> connect_unix(std::string path, std::size_t limit) {
   co_return result;
 }
 
+// A descriptor the caller handed over: closed unless released, so that an
+// error, a cancellation or a Task dropped unawaited cannot leak it.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+  OwnedFd(OwnedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd() { reset(); }
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+[[noreturn]] void throw_errno(int err, const char* what) {
+  throw std::system_error(err, std::system_category(), std::string("open_connection(fd): ") + what);
+}
+
+// The socket's family after checking that it is a connected stream socket.
+int connected_stream_family(int fd) {
+  if (fd < 0) throw_errno(EBADF, "invalid descriptor");
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) throw_errno(errno, "getsockopt(SO_TYPE)");
+  if (type != SOCK_STREAM) throw ValueError("A Stream Socket was expected, got type " + std::to_string(type));
+  sockaddr_storage addr{};
+  len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) throw_errno(errno, "getsockname");
+  const int family = addr.ss_family;
+  if (family != AF_INET && family != AF_INET6 && family != AF_UNIX)
+    throw ValueError("open_connection(fd): unsupported address family " + std::to_string(family));
+  len = sizeof addr;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) throw_errno(errno, "getpeername");
+  return family;
+}
+
+Task<Pair> adopt_socket(OwnedFd fd, std::size_t limit, std::shared_ptr<asio::ssl::context> ssl,
+                        std::string server_hostname) {
+  auto ex = co_await asio::this_coro::executor;
+  int family = 0;
+  try {
+    family = connected_stream_family(fd.get());
+    if (ssl && family == AF_UNIX) throw ValueError("open_connection(fd): TLS needs a TCP socket, got AF_UNIX");
+    if (ssl && server_hostname.empty())
+      throw ValueError("open_connection(fd): server_hostname is required with ssl");
+  } catch (...) {
+    fd.reset();  // the caller handed it over
+    throw;
+  }
+  std::unique_ptr<detail::Transport> transport;
+  if (family == AF_UNIX) {
+    asio::local::stream_protocol::socket sock(ex);
+    std::error_code ec;
+    sock.assign(asio::local::stream_protocol(), fd.get(), ec);
+    if (ec) {
+      fd.reset();
+      throw std::system_error(ec, "open_connection(fd): assign");
+    }
+    fd.release();
+    transport = detail::make_unix_transport(std::move(sock));
+  } else {
+    asio::ip::tcp::socket sock(ex);
+    std::error_code ec;
+    sock.assign(family == AF_INET ? asio::ip::tcp::v4() : asio::ip::tcp::v6(), fd.get(), ec);
+    if (ec) {
+      fd.reset();
+      throw std::system_error(ec, "open_connection(fd): assign");
+    }
+    fd.release();
+    if (ssl) {
+      sock.set_option(asio::ip::tcp::no_delay(true), ec);
+      auto stream = std::make_unique<detail::TlsStream>(std::move(sock), *ssl);
+      detail::prepare_tls_client(*stream, server_hostname);
+      co_await detail::tls_handshake(*stream, asio::ssl::stream_base::client, std::chrono::seconds(60));
+      transport = detail::make_tls_transport(std::move(stream), ssl);
+    } else {
+      transport = detail::make_tcp_transport(std::move(sock));
+    }
+  }
+  auto result = make_pair_for(limit, std::move(transport));
+  co_return result;
+}
+
 }  // namespace
 
 // Not coroutines: they only choose how to run the attempt.
@@ -82,6 +176,17 @@ Task<Pair> open_connection(std::string host, std::uint16_t port, const ConnectOp
 Task<Pair> open_connection(std::string host, std::uint16_t port) {
   const ConnectOptions options;
   return open_connection(std::move(host), port, options);
+}
+
+Task<Pair> open_connection(int fd, const ConnectOptions& options) {
+  auto attempt = adopt_socket(OwnedFd(fd), options.limit, options.ssl, options.server_hostname);
+  if (options.timeout.count() > 0) return wait_for(std::move(attempt), options.timeout);
+  return attempt;
+}
+
+Task<Pair> open_connection(int fd) {
+  const ConnectOptions options;
+  return open_connection(fd, options);
 }
 
 Task<Pair> open_unix_connection(std::string path, const ConnectOptions& options) {

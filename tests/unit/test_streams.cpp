@@ -2,12 +2,26 @@
 // Lib/test/test_asyncio/test_streams.py with the same bytes.
 #include <harness.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <asio/ssl/context.hpp>
+
+#include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
+#include <aio/connection.hpp>
 #include <aio/detail/stream_state.hpp>
+#include <aio/server.hpp>
 #include <aio/streams.hpp>
+#include <aio/tls.hpp>
+#include <certs.hpp>
 
 using namespace std::chrono_literals;
 using aio::StreamReader;
@@ -407,4 +421,204 @@ TEST_CASE("lines() yields each line until EOF, like async for", "[streams]") {
     while (auto line = co_await gen.next()) got.push_back(*line);
     CHECK(got == std::vector<std::string>{"line1\n", "line2\n", "line3\n", "tail"});
   }());
+}
+
+// ---- open_connection(fd): streams over a socket connected elsewhere ----
+
+namespace {
+
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+Task<void> echo_lines(StreamReader r, aio::StreamWriter w) {
+  for (;;) {
+    auto line = co_await r.readline();
+    if (line.empty()) break;
+    w.write(line);
+    co_await w.drain();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("open_connection(fd) wraps both ends of a socketpair and they talk both ways", "[streams][connection]") {
+  const std::size_t before = open_descriptors();
+  run_test([]() -> Task<> {
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    auto [ra, wa] = co_await aio::open_connection(sv[0]);
+    aio::ConnectOptions small;
+    small.limit = 16;
+    auto [rb, wb] = co_await aio::open_connection(sv[1], small);
+    CHECK(wa.native_handle() == sv[0]);
+    CHECK(rb.limit() == 16);
+    wa.write("ping\n");
+    const auto ping = co_await rb.readline();
+    CHECK(ping == "ping\n");
+    wb.write("pong\n");
+    co_await wb.drain();
+    const auto pong = co_await ra.readline();
+    CHECK(pong == "pong\n");
+    wa.close();
+    co_await wa.wait_closed();
+    const auto eof = co_await rb.read();
+    CHECK(eof.empty());
+    CHECK(rb.at_eof());
+    wb.close();
+    co_await wb.wait_closed();
+  }());
+  CHECK(open_descriptors() == before);
+}
+
+TEST_CASE("open_connection(fd) takes a TCP socket connected with plain connect() to start_server", "[streams][connection]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(echo_lines, "127.0.0.1", 0);
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server.port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    // Blocking is fine: the kernel completes the handshake from the backlog.
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    {
+      auto [r, w] = co_await aio::open_connection(fd);
+      CHECK(w.peername() == "127.0.0.1:" + std::to_string(server.port()));
+      int nodelay = 0;
+      socklen_t len = sizeof nodelay;
+      REQUIRE(::getsockopt(w.native_handle(), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0);
+      CHECK(nodelay != 0);
+      w.write("hello\n");
+      const std::string big(50000, 'x');  // under the server's 64 KiB line limit
+      w.write(big + "\n");
+      co_await w.drain();
+      const auto hello = co_await r.readline();
+      CHECK(hello == "hello\n");
+      const auto back = co_await r.readexactly(static_cast<std::ptrdiff_t>(big.size() + 1));
+      CHECK(back == big + "\n");
+      w.close();
+      co_await w.wait_closed();
+    }
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_CASE("open_connection(fd) rejects what is not a connected stream socket and closes it", "[streams][connection]") {
+  const std::size_t before = open_descriptors();
+  run_test([]() -> Task<> {
+    auto bad = co_await caught<std::system_error>(aio::open_connection(-1));
+    REQUIRE(bad.has_value());
+    CHECK(bad->code() == std::error_code(EBADF, std::system_category()));
+
+    int pipefd[2];
+    REQUIRE(::pipe2(pipefd, O_CLOEXEC) == 0);
+    auto not_socket = co_await caught<std::system_error>(aio::open_connection(pipefd[0]));
+    REQUIRE(not_socket.has_value());
+    CHECK(not_socket->code() == std::error_code(ENOTSOCK, std::system_category()));
+    ::close(pipefd[1]);
+
+    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(udp >= 0);
+    auto datagram = co_await caught<aio::ValueError>(aio::open_connection(udp));
+    CHECK(datagram.has_value());
+
+    const int unconnected = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(unconnected >= 0);
+    auto not_connected = co_await caught<std::system_error>(aio::open_connection(unconnected));
+    REQUIRE(not_connected.has_value());
+    CHECK(not_connected->code() == std::error_code(ENOTCONN, std::system_category()));
+
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    aio::ConnectOptions tls;
+    tls.ssl = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    tls.server_hostname = "localhost";
+    auto tls_over_unix = co_await caught<aio::ValueError>(aio::open_connection(sv[0], tls));
+    CHECK(tls_over_unix.has_value());
+    { auto dropped = aio::open_connection(sv[1]); }  // never awaited: still closed
+  }());
+  CHECK(open_descriptors() == before);
+}
+
+namespace {
+
+// A TCP socket connected with plain connect() to 127.0.0.1:port. Blocking
+// is fine on loopback: the kernel completes the handshake from the backlog.
+int connect_loopback(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("open_connection(fd) with ssl shakes hands as a client, checking server_hostname", "[streams][connection]") {
+  const aio::test::TestCerts certs;
+  run_test([&certs]() -> Task<> {
+    aio::ServerOptions sopts;
+    sopts.ssl = aio::tls::server_context(certs.cert(), certs.key());
+    auto server = co_await aio::start_server(echo_lines, "127.0.0.1", 0, sopts);
+    aio::ConnectOptions copts;
+    copts.ssl = aio::tls::client_context(certs.ca());
+    copts.server_hostname = "localhost";
+    {
+      const int fd = connect_loopback(server.port());
+      REQUIRE(fd >= 0);
+      auto [r, w] = co_await aio::open_connection(fd, copts);
+      CHECK_FALSE(w.can_write_eof());  // TLS
+      w.write("secret\n");
+      co_await w.drain();
+      const auto back = co_await r.readline();
+      CHECK(back == "secret\n");
+      w.close();
+      co_await w.wait_closed();
+    }
+    copts.server_hostname = "not-this-host.example";
+    const int other = connect_loopback(server.port());
+    REQUIRE(other >= 0);
+    auto refused = co_await caught<std::system_error>(aio::open_connection(other, copts));
+    CHECK(refused.has_value());
+    server.close();
+    co_await server.wait_closed();
+  }());
+}
+
+TEST_CASE("open_connection(fd) gives up at its timeout and closes the descriptor", "[streams][connection]") {
+  const std::size_t before = open_descriptors();
+  run_test([]() -> Task<> {
+    // A listener nobody accepts from: the TLS handshake is never answered.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    const int fd = connect_loopback(ntohs(addr.sin_port));
+    REQUIRE(fd >= 0);
+    aio::ConnectOptions copts;
+    copts.ssl = aio::tls::client_context({}, false);
+    copts.server_hostname = "localhost";
+    copts.timeout = 200ms;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto timed_out = co_await caught<aio::TimeoutError>(aio::open_connection(fd, copts));
+    CHECK(timed_out.has_value());
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+    ::close(listener);
+  }());
+  CHECK(open_descriptors() == before);
 }

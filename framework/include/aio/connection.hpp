@@ -8,6 +8,10 @@
 // as asyncio does. With `ssl` set, the client verifies the peer's
 // certificate and host name (server_hostname, else host) unless the context
 // says otherwise (tls::client_context(ca, false)).
+//
+// open_connection(fd) wraps a socket connected elsewhere (asyncio's
+// open_connection(sock=...)): a descriptor from socketpair(), from a plain
+// connect(), or released by another library.
 #pragma once
 
 #include <chrono>
@@ -43,6 +47,33 @@ struct ConnectOptions {
 [[nodiscard]] Task<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, std::uint16_t port,
                                                                           const ConnectOptions& options);
 [[nodiscard]] Task<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, std::uint16_t port);
+
+// Streams over an already connected stream socket, as asyncio's
+// open_connection(sock=...). Takes ownership of `fd` at the call, whatever
+// happens: the descriptor is closed on every error, on cancellation, and
+// when the Task is dropped unawaited; on success the streams own it (the
+// last StreamWriter closes it). The family comes from getsockname():
+// AF_INET/AF_INET6 (TCP: TCP_NODELAY is set, as open_connection does) or
+// AF_UNIX. The descriptor is made non-blocking.
+//
+// Options: `limit` as for any connection; `ssl` runs the TLS client
+// handshake over a TCP socket (server_hostname is then required, as asyncio
+// requires it without a host: it names the peer for SNI and verification);
+// `timeout` bounds the whole call (the handshake, really).
+//
+// Cancellation: the attempt is abandoned and the descriptor closed.
+// Throws: std::system_error for a descriptor that is invalid (EBADF), not a
+// socket (ENOTSOCK) or not connected (ENOTCONN); ValueError for a socket that
+// is not SOCK_STREAM ("A Stream Socket was expected"), of another family, or
+// for ssl without server_hostname or over AF_UNIX; TimeoutError; the TLS
+// handshake's error.
+//
+// Example:
+//   int sv[2];
+//   ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+//   auto [reader, writer] = co_await aio::open_connection(sv[0]);
+[[nodiscard]] Task<std::pair<StreamReader, StreamWriter>> open_connection(int fd, const ConnectOptions& options);
+[[nodiscard]] Task<std::pair<StreamReader, StreamWriter>> open_connection(int fd);
 
 [[nodiscard]] Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path,
                                                                                const ConnectOptions& options);
