@@ -3,21 +3,24 @@
 // Try it: `aio-chat` (port 7001), then `nc localhost 7001` in two terminals
 // (or `aio-chat-client --host localhost --port 7001 --nick ann`).
 //
-// Reads top-down, like Asio's chat_server.cpp: a Message is one formatted
-// line shared by all its receivers; a Client is one connection's outbox and
-// its writer task; a Room is a list of members; Impl holds the rooms, the
-// nicks and the commands; session() is the per-connection handler.
+// Reads top-down, like Asio's chat_server.cpp: a Line (message.hpp) is
+// formatted once and shared by all its receivers; a Client is one
+// connection's outbox and its writer task; a Room is a list of members and
+// the buffer its lines are formatted into; Impl holds the rooms, the nicks
+// and the commands; session() is the per-connection handler.
 //
-// The fan-out never waits on a receiver: a broadcast formats its line once
-// and appends a pointer to it to every member's outbox. Each client's writer
-// task wakes up once per loop turn, hands everything queued to the transport
-// with one writelines() (gather writes of up to 64 lines each; the socket
-// corked when there are several, so they leave as one segment) and then
-// drains. A client whose outbox plus transport buffer passes
+// The fan-out never waits on a receiver: a broadcast formats its line once,
+// into the room's buffer, and appends a reference to it to every member's
+// outbox, where it joins the span of the line before it when they are
+// adjacent. Each client's writer task wakes up once per loop turn, hands
+// everything queued to the transport with one writelines() (one iovec per
+// span, gather writes of up to 64 of them; the socket corked when there are
+// several, so they leave as one segment) and then drains. A client whose outbox plus transport buffer passes
 // --max-outbox-bytes is dropped as too slow, so the server's memory is
 // bounded by connections × that limit.
 // One sender's lines reach each receiver in order: one outbox, one writer.
 #include "chat_server.hpp"
+#include "message.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -44,21 +47,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Lines per gather write: StreamWriter::writelines sends up to 64 parts in
+// Parts per gather write: StreamWriter::writelines sends up to 64 parts in
 // one writev; a longer list is several writevs, worth corking.
 constexpr std::size_t kGather = 64;
-
-// One line as sent ("\n" included), formatted once and shared by every receiver.
-using Message = std::shared_ptr<const std::string>;
-
-template <class... Parts>
-Message format_line(const Parts&... parts) {
-  auto s = std::make_shared<std::string>();
-  s->reserve((std::string_view(parts).size() + ... + 1));
-  (s->append(std::string_view(parts)), ...);
-  s->push_back('\n');
-  return s;
-}
 
 // Nicks and room names: 1-32 of [A-Za-z0-9_-].
 bool valid_name(std::string_view name) {
@@ -130,21 +121,21 @@ class Client {
   aio::TaskHandle<void> reading;  // the session's reader task
   bool quitting = false;          // sent /quit
 
-  // Queues `m`; never waits. An outbox over the limit drops the client.
-  void deliver(const Message& m) {
+  // Queues `line`; never waits. An outbox over the limit drops the client.
+  void deliver(const Line& line) {
     if (closing_) return;
-    outbox_bytes_ += m->size();
+    outbox_bytes_ += line.size();
     if (outbox_bytes_ + transport_bytes_ > opt_.max_outbox_bytes) {
       drop_too_slow();
       return;
     }
-    outbox_.push_back(m);
+    if (outbox_.empty() || !outbox_.back().extend(line)) outbox_.push_back(line);
     if (!wake_.is_set()) wake_.set();
   }
 
   // Sends what is queued until finish(): gather writes, once per wake-up.
   aio::Task<void> write_loop() {
-    std::vector<Message> batch;
+    std::vector<Line> batch;
     std::vector<std::string_view> parts;
     try {
       for (;;) {
@@ -153,17 +144,24 @@ class Client {
           co_await wake_.wait();
         }
         if (outbox_.empty()) break;
+        if (opt_.flush_interval.count() > 0 && !closing_) {
+          // At most one write per flush interval while lines keep coming;
+          // what arrives meanwhile joins this write.
+          const auto due = last_write_ + opt_.flush_interval;
+          if (const auto now = Clock::now(); now < due) co_await aio::sleep(due - now);
+        }
         batch.swap(outbox_);
         outbox_bytes_ = 0;
+        parts.clear();
+        for (const Line& l : batch) parts.push_back(l.text());
         {
           // More than one gather write: cork the socket around them, so
           // they leave as one segment (up to the MSS) instead of one each.
-          Cork cork(batch.size() > kGather ? writer_.native_handle() : -1);
-          parts.clear();
-          for (const auto& m : batch) parts.emplace_back(*m);
+          Cork cork(parts.size() > kGather ? writer_.native_handle() : -1);
           writer_.writelines(parts);
         }
         batch.clear();
+        last_write_ = Clock::now();
         transport_bytes_ = writer_.get_write_buffer_size();
         co_await writer_.drain();
         transport_bytes_ = writer_.get_write_buffer_size();
@@ -207,12 +205,13 @@ class Client {
   std::string nick_;
   const ChatOptions& opt_;
   ChatMetrics& metrics_;
-  std::vector<Message> outbox_;
+  std::vector<Line> outbox_;  // spans of consecutive lines
   std::size_t outbox_bytes_ = 0;
   // What the transport still held when last looked at (after a hand-over or
   // a drain); it only shrinks in between, so the limit check stays safe.
   std::size_t transport_bytes_ = 0;
   aio::Event wake_;
+  Clock::time_point last_write_{};
   bool closing_ = false;
   bool dropped_ = false;
 };
@@ -228,12 +227,15 @@ class Room {
   void add(Client& c) { members_.push_back(&c); }
   void remove(Client& c) { std::erase(members_, &c); }
 
-  // Queues `m` for every member but `except`; returns how many got it.
-  std::size_t broadcast(const Message& m, const Client* except = nullptr) const {
+  // Formats a line once, for every member but `except`; returns how many got it.
+  template <class... Parts>
+  std::size_t broadcast(const Client* except, const Parts&... parts) {
+    if (members_.size() == (except ? 1 : 0)) return 0;
+    const Line line = lines_.format(parts...);
     std::size_t n = 0;
     for (Client* c : members_) {
       if (c == except) continue;
-      c->deliver(m);
+      c->deliver(line);
       ++n;
     }
     return n;
@@ -242,6 +244,7 @@ class Room {
  private:
   std::string name_;
   std::vector<Client*> members_;
+  LineBuffer lines_;
 };
 
 }  // namespace
@@ -253,8 +256,8 @@ struct ChatService::Impl {
   std::map<std::string, Client*, std::less<>> nicks;  // every connected client
   std::uint64_t next_guest = 1;
   bool stopping = false;
-  const Message shutting_down = format_line("* server shutting down");
-  const Message too_long = format_line("! line too long");
+  const Line shutting_down = format_line("* server shutting down");
+  const Line too_long = format_line("! line too long");
 
   explicit Impl(ChatOptions o) : opt(o), metrics(opt.metrics) {}
 
@@ -267,7 +270,7 @@ struct ChatService::Impl {
       metrics.rooms.inc();
     }
     Room& room = it->second;
-    room.broadcast(format_line("* ", c.nick(), " joined"));
+    room.broadcast(nullptr, "* ", c.nick(), " joined");
     room.add(c);
     c.room = &room;
     return room;
@@ -282,7 +285,7 @@ struct ChatService::Impl {
       rooms.erase(room->name());
       metrics.rooms.dec();
     } else if (!stopping) {
-      count_delivered(room->broadcast(format_line("* ", c.nick(), " left")));
+      count_delivered(room->broadcast(nullptr, "* ", c.nick(), " left"));
     }
   }
 
@@ -317,7 +320,7 @@ struct ChatService::Impl {
   }
 
   void say(Client& c, std::string_view text) {
-    count_delivered(c.room->broadcast(format_line("<", c.nick(), "> ", text), &c));
+    count_delivered(c.room->broadcast(&c, "<", c.nick(), "> ", text));
   }
 
   void rename(Client& c, std::string_view name) {
@@ -329,7 +332,7 @@ struct ChatService::Impl {
     c.set_nick(std::string(name));
     nicks.emplace(c.nick(), &c);
     c.deliver(format_line("* you are now ", name));
-    count_delivered(c.room->broadcast(format_line("* ", old, " is now ", name), &c));
+    count_delivered(c.room->broadcast(&c, "* ", old, " is now ", name));
   }
 
   void join(Client& c, std::string_view name) {
@@ -365,7 +368,7 @@ struct ChatService::Impl {
 
   void action(Client& c, std::string_view text) {
     if (text.empty()) return c.deliver(format_line("! usage: /me action"));
-    count_delivered(c.room->broadcast(format_line("* ", c.nick(), " ", text), &c));
+    count_delivered(c.room->broadcast(&c, "* ", c.nick(), " ", text));
   }
 
   void quit(Client& c) {

@@ -29,6 +29,10 @@ struct ChatOptions {
   std::size_t max_line = 4096;                  // bytes per line, without "\r\n"
   std::size_t max_outbox_bytes = 1024 * 1024;   // queued for one client before it is dropped as too slow
   std::chrono::steady_clock::duration close_linger = std::chrono::seconds(2);  // to flush a closing client
+  // A client's writes follow each other at least this far apart while lines
+  // keep coming (the first after a pause goes at once); 0: one write per
+  // loop turn.
+  std::chrono::steady_clock::duration flush_interval = std::chrono::milliseconds(2);
   aio::metrics::Registry* metrics = nullptr;    // chat_* families when set
 };
 

@@ -1,6 +1,6 @@
 // aio-chat — the chat server (DESIGN §4). Port 7001, metrics on 9101.
 //
-//   aio-chat [--host 0.0.0.0] [--port 7001] [--max-line 4096] [--max-outbox-bytes 1048576]
+//   aio-chat [--host 0.0.0.0] [--port 7001] [--max-line 4096] [--max-outbox-bytes 1048576] [--flush-interval 2ms]
 //            [--tls-cert F --tls-key F] [--max-connections N] [--idle-timeout 0s]
 //            [--shutdown-timeout 10s] [--metrics-port 9101] [--log-level info]   (or AIO_PORT=... etc.)
 //
@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <memory>
+#include <string>
 
 #include "chat_server.hpp"
 #include "program.hpp"
@@ -26,7 +27,12 @@ int main(int argc, char** argv) {
   aio::program::add_env_option(program.app(), "max-outbox-bytes", options.max_outbox_bytes,
                                "bytes queued for one client before it is disconnected as too slow")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
+  std::string flush_interval = "2ms";
+  aio::program::add_env_option(program.app(), "flush-interval", flush_interval,
+                               "while lines keep coming, write to a client at most once per this (0: every loop turn)")
+      ->check(aio::program::check_duration);
   if (auto rc = program.parse(argc, argv)) return *rc;
+  options.flush_interval = *aio::program::parse_duration(flush_interval);
   if (program.config().threads != 1) {
     spdlog::warn("aio-chat runs one loop (rooms are shared state); ignoring --threads {}", program.config().threads);
     program.config().threads = 1;

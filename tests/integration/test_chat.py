@@ -381,7 +381,8 @@ class EnvironmentTest(unittest.TestCase):
             r = subprocess.run([SERVER, flag], capture_output=True, timeout=10)
             self.assertEqual(r.returncode, 0, flag)
         r = subprocess.run([SERVER, "--help"], capture_output=True, timeout=10, text=True)
-        for name in ("--max-line", "--max-outbox-bytes", "--port", "--metrics-port", "--shutdown-timeout"):
+        for name in ("--max-line", "--max-outbox-bytes", "--flush-interval", "--port", "--metrics-port",
+                     "--shutdown-timeout"):
             self.assertIn(name, r.stdout)
 
 
@@ -465,6 +466,26 @@ class FanOutTest(ServerTest):
         self.assertGreaterEqual(metric(m, "chat_messages_delivered_total"), 2)
         self.assertEqual(metric(m, "chat_slow_consumer_disconnects_total"), 0)
         self.assertRegex(m, r'(?m)^aio_connections_active\{server="[^"]*chat"\} 3$')
+
+
+class FlushIntervalTest(ServerTest):
+    """--flush-interval: lines that keep coming share a write; a line after a pause goes at once."""
+    server_args = ("--flush-interval", "1s")
+
+    def test_a_line_after_a_pause_goes_at_once_and_the_next_waits_for_the_interval(self):
+        a = self.join()
+        b = self.join()
+        time.sleep(1.2)  # longer than the interval since a's last write
+        b.send("one\n")
+        t0 = time.monotonic()
+        a.expect("<%s> one" % b.nick)
+        t1 = time.monotonic()
+        self.assertLess(t1 - t0, 0.8, "a line after a pause was held")
+        b.send("two\n")
+        b.send("three\n")
+        a.expect("<%s> two" % b.nick, "<%s> three" % b.nick)
+        # a's next write comes a second after the one that carried "one".
+        self.assertGreater(time.monotonic() - t1, 0.8, "a line right after a write was not held")
 
 
 class SlowConsumerTest(ServerTest):
