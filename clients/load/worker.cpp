@@ -263,8 +263,10 @@ aio::Task<void> open_all(Worker& w, std::vector<Conn<S>>& conns) {
                                    std::chrono::duration<double>(w.sh.opt.connect_timeout)));
   auto on_limit = [&conns](std::error_code ec) {
     if (ec) return;
-    for (auto& c : conns)
+    for (auto& c : conns) {
       if (c.stream && !c.ok) abort_stream(*c.stream);
+      if (!c.ok) chat_abort(c.chat);  // chat on plain TCP: the join may have handed the socket to aio
+    }
   };
   limit.async_wait(on_limit);
   aio::TaskGroup g;
@@ -295,8 +297,10 @@ aio::Task<void> drive_all(Worker& w, std::vector<Conn<S>>& conns) {
                                                       std::chrono::duration<double>(w.sh.opt.grace)));
   auto on_watchdog = [&conns](std::error_code ec) {
     if (ec) return;
-    for (auto& c : conns)
+    for (auto& c : conns) {
       if (c.stream) abort_stream(*c.stream);
+      chat_abort(c.chat);  // chat on plain TCP drives aio streams
+    }
   };
   watchdog.async_wait(on_watchdog);
   const std::string& mode = w.sh.opt.mode;
@@ -333,8 +337,10 @@ aio::Task<void> drive_all(Worker& w, std::vector<Conn<S>>& conns) {
   done = true;
   if (spinner.valid()) co_await spinner.join();
   watchdog.cancel();
-  for (auto& c : conns)
+  for (auto& c : conns) {
     if (c.stream) abort_stream(*c.stream);
+    chat_abort(c.chat);
+  }
 }
 
 template <class S>
