@@ -106,6 +106,17 @@ class Cork {
   int fd_;
 };
 
+// When a client that wrote at `last` may write again: `interval` later,
+// rounded up to a quarter interval. The grid lets the clients that wrote in
+// the same stretch share one timer expiry, so the loop re-arms its timerfd
+// once per slot rather than once per client (at 38 k lines/s into a room of
+// 100, per-client due times made timerfd_settime 6.5% of the server's time).
+Clock::time_point flush_due(Clock::time_point last, Clock::duration interval) {
+  const Clock::duration slot = std::max(interval / 4, Clock::duration(1));
+  const Clock::duration t = (last + interval).time_since_epoch();
+  return Clock::time_point((t + slot - Clock::duration(1)) / slot * slot);
+}
+
 class Room;
 
 // One connection as the rest of the service sees it: a nick, a room, an
@@ -147,7 +158,7 @@ class Client {
         if (opt_.flush_interval.count() > 0 && !closing_) {
           // At most one write per flush interval while lines keep coming;
           // what arrives meanwhile joins this write.
-          const auto due = last_write_ + opt_.flush_interval;
+          const auto due = flush_due(last_write_, opt_.flush_interval);
           if (const auto now = Clock::now(); now < due) co_await aio::sleep(due - now);
         }
         batch.swap(outbox_);
