@@ -62,9 +62,9 @@ class SocketTransport final : public Transport {
   asio::any_io_executor get_executor() noexcept override { return socket_.executor_ref(); }
   bool speculative() const noexcept override { return true; }
 
-  const asio::any_io_executor* reactor_socket(ReactorSocketRef& sock) noexcept override {
+  bool reactor_socket(ReactorSocketRef& sock) noexcept override {
     sock = socket_.reactor_ref(*reactor_);
-    return &socket_.executor_ref();
+    return true;
   }
 
   std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) override {

@@ -198,8 +198,8 @@ auto read_in_place(StreamState& st, ReadResult& out) {
     // the operation takes one only when bytes are there.
     st->rbuf.release_if_empty();
     ReactorSocketRef sock;
-    const asio::any_io_executor* ex = st->transport->reactor_socket(sock);
-    return start_read_in_place<T>(frame, sock, ReadTarget{&st->rbuf, nullptr, 0}, *ex, out);
+    st->transport->reactor_socket(sock);
+    return start_read_in_place<T>(frame, sock, ReadTarget{&st->rbuf, nullptr, 0}, out);
   };
 }
 
@@ -207,8 +207,8 @@ template <class T>
 auto read_in_place(StreamState& st, ReadResult& out, char* dst, std::size_t cap) {
   return [st = &st, out = &out, dst, cap](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
     ReactorSocketRef sock;
-    const asio::any_io_executor* ex = st->transport->reactor_socket(sock);
-    return start_read_in_place<T>(frame, sock, ReadTarget{nullptr, dst, cap}, *ex, out);
+    st->transport->reactor_socket(sock);
+    return start_read_in_place<T>(frame, sock, ReadTarget{nullptr, dst, cap}, out);
   };
 }
 
