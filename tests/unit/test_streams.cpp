@@ -622,3 +622,85 @@ TEST_CASE("open_connection(fd) gives up at its timeout and closes the descriptor
   }());
   CHECK(open_descriptors() == before);
 }
+
+// ---- cancelling reads of a real socket (the in-place read path) ----
+
+TEST_CASE("a socket read cancelled while it waits raises CancelledError, and the stream reads on", "[streams][cancel]") {
+  run_test([]() -> Task<> {
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    auto conn = co_await aio::open_connection(sv[0]);
+    StreamReader& r = conn.first;
+    auto h = co_await pending(r.read_some());
+    h.cancel();
+    CHECK((co_await caught<aio::CancelledError>(h.join())).has_value());
+    REQUIRE(::write(sv[1], "abc", 3) == 3);
+    CHECK(co_await r.read_some() == "abc");
+    // A timeout is a cancellation too; again nothing is lost.
+    CHECK((co_await caught<aio::TimeoutError>(aio::wait_for(r.read_some(), 20ms))).has_value());
+    REQUIRE(::write(sv[1], "def", 3) == 3);
+    CHECK(co_await r.read_some() == "def");
+    ::close(sv[1]);
+  }());
+}
+
+TEST_CASE("a cancellation that arrives between socket reads is raised by the next read, losing nothing",
+          "[streams][cancel]") {
+  run_test([]() -> Task<> {
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    auto conn = co_await aio::open_connection(sv[0]);
+    StreamReader& r = conn.first;
+    REQUIRE(::write(sv[1], "one", 3) == 3);
+    bool first_read = false, cancel_sent = false;
+    auto body = [&]() -> Task<std::string> {
+      std::string got(co_await r.read_some());
+      first_read = true;
+      // Not an aio wait (no cancellation check, no handler of its own): the
+      // cancel() below arrives while the task sits here, between two reads.
+      auto ex = co_await asio::this_coro::executor;
+      while (!cancel_sent) co_await asio::post(ex, asio::use_awaitable);
+      got += co_await r.read_some();
+      co_return got;
+    };
+    auto h = aio::create_task(body());
+    while (!first_read) co_await aio::sleep(1ms);
+    h.cancel();
+    cancel_sent = true;
+    REQUIRE(::write(sv[1], "two", 3) == 3);
+    CHECK((co_await caught<aio::CancelledError>(aio::wait_for(h.join(), 5s))).has_value());
+    CHECK(co_await r.read_some() == "two");
+    ::close(sv[1]);
+  }());
+}
+
+TEST_CASE("one task reading two sockets in turn is cancelled on the one it waits for", "[streams][cancel]") {
+  run_test([]() -> Task<> {
+    int a[2], b[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0);
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) == 0);
+    auto ca = co_await aio::open_connection(a[0]);
+    auto cb = co_await aio::open_connection(b[0]);
+    StreamReader& ra = ca.first;
+    StreamReader& rb = cb.first;
+    REQUIRE(::write(a[1], "x", 1) == 1);
+    bool first_read = false;
+    auto body = [&]() -> Task<std::string> {
+      std::string got(co_await ra.read_some());
+      first_read = true;
+      got += co_await rb.read_some();  // waits: b is silent
+      co_return got;
+    };
+    auto h = aio::create_task(body());
+    while (!first_read) co_await aio::sleep(1ms);
+    co_await aio::sleep(5ms);  // well inside rb's read
+    h.cancel();
+    CHECK((co_await caught<aio::CancelledError>(aio::wait_for(h.join(), 5s))).has_value());
+    REQUIRE(::write(b[1], "y", 1) == 1);
+    REQUIRE(::write(a[1], "z", 1) == 1);
+    CHECK(co_await rb.read_some() == "y");
+    CHECK(co_await ra.read_some() == "z");
+    ::close(a[1]);
+    ::close(b[1]);
+  }());
+}
