@@ -68,7 +68,10 @@ Task<Pair> connect_tcp(std::string host, std::uint16_t port, std::size_t limit,
   co_return result;
 }
 
-Task<Pair> connect_unix(std::string path, std::size_t limit) {
+Task<Pair> connect_unix(std::string path, std::size_t limit, bool ssl) {
+  // asyncio can run TLS over a Unix socket; aio's TLS transport is TCP only.
+  // Refused, not ignored: a caller who set ssl expects the bytes encrypted.
+  if (ssl) throw ValueError("open_unix_connection: TLS over a Unix socket is not supported");
   auto ex = co_await asio::this_coro::executor;
   asio::local::stream_protocol::socket sock(ex);
   co_await sock.async_connect(asio::local::stream_protocol::endpoint(path), aio::use_task);
@@ -190,7 +193,7 @@ Task<Pair> open_connection(int fd) {
 }
 
 Task<Pair> open_unix_connection(std::string path, const ConnectOptions& options) {
-  auto attempt = connect_unix(std::move(path), options.limit);
+  auto attempt = connect_unix(std::move(path), options.limit, options.ssl != nullptr);
   if (options.timeout.count() > 0) return wait_for(std::move(attempt), options.timeout);
   return attempt;
 }

@@ -390,6 +390,8 @@ Task<Server> serve_tcp(ClientConnected client_connected, std::string host, std::
 }
 
 Task<Server> serve_unix(ClientConnected client_connected, std::string path, ServerOptions options) {
+  // aio's TLS transport is TCP only (asyncio's also runs over Unix sockets).
+  if (options.ssl) throw ValueError("start_unix_server: TLS over a Unix socket is not supported");
   auto ex = co_await asio::this_coro::executor;
   auto core = detail::make_core(std::move(client_connected), std::move(options));
   struct stat sb {};

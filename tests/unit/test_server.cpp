@@ -14,6 +14,8 @@
 #include <string>
 #include <thread>
 
+#include <asio/ssl/context.hpp>
+
 #include <aio/connection.hpp>
 #include <aio/metrics.hpp>
 #include <aio/server.hpp>
@@ -380,6 +382,22 @@ TEST_CASE("a Unix server serves and removes its socket file on close", "[server]
     }
     co_await shutdown(server);
     CHECK_FALSE(std::filesystem::exists(path));
+  }());
+}
+
+TEST_CASE("TLS over a Unix socket is refused with ValueError on both ends, not ignored", "[server][tls]") {
+  run_test([]() -> Task<> {
+    const auto path = (std::filesystem::temp_directory_path() / ("aio-test-tls-" + std::to_string(::getpid()) + ".sock")).string();
+    aio::ServerOptions tls_server;
+    tls_server.ssl = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    CHECK((co_await caught<aio::ValueError>(aio::start_unix_server(line_echo, path, tls_server))).has_value());
+    CHECK_FALSE(std::filesystem::exists(path));
+    auto server = co_await aio::start_unix_server(line_echo, path);
+    aio::ConnectOptions tls_client;
+    tls_client.ssl = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    tls_client.server_hostname = "localhost";
+    CHECK((co_await caught<aio::ValueError>(aio::open_unix_connection(path, tls_client))).has_value());
+    co_await shutdown(server);
   }());
 }
 

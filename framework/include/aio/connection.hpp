@@ -75,6 +75,9 @@ struct ConnectOptions {
 [[nodiscard]] Task<std::pair<StreamReader, StreamWriter>> open_connection(int fd, const ConnectOptions& options);
 [[nodiscard]] Task<std::pair<StreamReader, StreamWriter>> open_connection(int fd);
 
+// Throws: std::system_error (connect), TimeoutError; ValueError when
+// options.ssl is set (TLS is TCP only in aio; asyncio also runs it over Unix
+// sockets).
 [[nodiscard]] Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path,
                                                                                const ConnectOptions& options);
 [[nodiscard]] Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path);

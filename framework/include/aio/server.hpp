@@ -103,6 +103,8 @@ class Server {
 
 // Listens on a Unix domain socket at `path` (a stale socket file is replaced);
 // the file is removed when the server closes.
+// Throws: ValueError when options.ssl is set (TLS is TCP only in aio;
+// asyncio also runs it over Unix sockets).
 [[nodiscard]] Task<Server> start_unix_server(ClientConnected client_connected, std::string path,
                                              const ServerOptions& options);
 [[nodiscard]] Task<Server> start_unix_server(ClientConnected client_connected, std::string path);
