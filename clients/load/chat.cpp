@@ -222,11 +222,12 @@ aio::Task<void> chat_receiver(Worker& w, S& s, ChatState& st) {
     w.stats.add(w.stats.bytes_received, n);
     const char* p = buf.data();
     const char* end = buf.data() + have + n;
+    const bool in_window = now >= measure_from && now < deadline;
     Batch b;
     for (const char* nl; (nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))); p = nl + 1) {
       const char* e = nl;
       if (e != p && e[-1] == '\r') --e;
-      on_line(w, st, b, p, e, now, measure_from, by_arrival, now >= measure_from && now < deadline);
+      on_line(w, st, b, p, e, now, measure_from, by_arrival, in_window);
     }
     have = static_cast<std::size_t>(end - p);
     if (have) std::memmove(buf.data(), p, have);

@@ -27,6 +27,20 @@ Pair make_pair_for(std::size_t limit, std::unique_ptr<detail::Transport> t) {
   return Pair(StreamReader(st), StreamWriter(st));
 }
 
+// The client transport over a connected TCP socket: TLS (handshake done,
+// `hostname` for SNI and verification) when `ssl` is set, else plain.
+Task<std::unique_ptr<detail::Transport>> tcp_client_transport(asio::ip::tcp::socket sock,
+                                                              std::shared_ptr<asio::ssl::context> ssl,
+                                                              std::string hostname) {
+  if (!ssl) co_return detail::make_tcp_transport(std::move(sock));
+  std::error_code ec;
+  sock.set_option(asio::ip::tcp::no_delay(true), ec);
+  auto stream = std::make_unique<detail::TlsStream>(std::move(sock), *ssl);
+  detail::prepare_tls_client(*stream, hostname);
+  co_await detail::tls_handshake(*stream, asio::ssl::stream_base::client, std::chrono::seconds(60));
+  co_return detail::make_tls_transport(std::move(stream), ssl);
+}
+
 Task<Pair> connect_tcp(std::string host, std::uint16_t port, std::size_t limit,
                        std::shared_ptr<asio::ssl::context> ssl, std::string server_hostname) {
   auto ex = co_await asio::this_coro::executor;
@@ -53,17 +67,9 @@ Task<Pair> connect_tcp(std::string host, std::uint16_t port, std::size_t limit,
     last = ec;
   }
   if (!sock) throw std::system_error(last, "connect to " + host + ":" + std::to_string(port));
-  std::unique_ptr<detail::Transport> transport;
-  if (ssl) {
-    std::error_code ec;
-    sock->set_option(asio::ip::tcp::no_delay(true), ec);
-    auto stream = std::make_unique<detail::TlsStream>(std::move(*sock), *ssl);
-    detail::prepare_tls_client(*stream, server_hostname.empty() ? host : server_hostname);
-    co_await detail::tls_handshake(*stream, asio::ssl::stream_base::client, std::chrono::seconds(60));
-    transport = detail::make_tls_transport(std::move(stream), ssl);
-  } else {
-    transport = detail::make_tcp_transport(std::move(*sock));
-  }
+  // g++ 12: no temporaries inside the co_await expression; name them.
+  std::string hostname = server_hostname.empty() ? host : server_hostname;
+  auto transport = co_await tcp_client_transport(std::move(*sock), std::move(ssl), std::move(hostname));
   auto result = make_pair_for(limit, std::move(transport));
   co_return result;
 }
@@ -153,15 +159,7 @@ Task<Pair> adopt_socket(OwnedFd fd, std::size_t limit, std::shared_ptr<asio::ssl
       throw std::system_error(ec, "open_connection(fd): assign");
     }
     fd.release();
-    if (ssl) {
-      sock.set_option(asio::ip::tcp::no_delay(true), ec);
-      auto stream = std::make_unique<detail::TlsStream>(std::move(sock), *ssl);
-      detail::prepare_tls_client(*stream, server_hostname);
-      co_await detail::tls_handshake(*stream, asio::ssl::stream_base::client, std::chrono::seconds(60));
-      transport = detail::make_tls_transport(std::move(stream), ssl);
-    } else {
-      transport = detail::make_tcp_transport(std::move(sock));
-    }
+    transport = co_await tcp_client_transport(std::move(sock), std::move(ssl), std::move(server_hostname));
   }
   auto result = make_pair_for(limit, std::move(transport));
   co_return result;

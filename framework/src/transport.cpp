@@ -62,10 +62,7 @@ class SocketTransport final : public Transport {
   asio::any_io_executor get_executor() noexcept override { return socket_.executor_ref(); }
   bool speculative() const noexcept override { return true; }
 
-  bool reactor_socket(ReactorSocketRef& sock) noexcept override {
-    sock = socket_.reactor_ref(*reactor_);
-    return true;
-  }
+  void reactor_socket(ReactorSocketRef& sock) noexcept override { sock = socket_.reactor_ref(*reactor_); }
 
   std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) override {
     // One buffer goes out with send(): sendmsg() costs the kernel a msghdr

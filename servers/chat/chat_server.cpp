@@ -12,12 +12,13 @@
 // The fan-out never waits on a receiver: a broadcast formats its line once,
 // into the room's buffer, and appends a reference to it to every member's
 // outbox, where it joins the span of the line before it when they are
-// adjacent. Each client's writer task wakes up once per loop turn, hands
-// everything queued to the transport with one writelines() (one iovec per
-// span, gather writes of up to 64 of them; the socket corked when there are
-// several, so they leave as one segment) and then drains. A client whose outbox plus transport buffer passes
-// --max-outbox-bytes is dropped as too slow, so the server's memory is
-// bounded by connections × that limit.
+// adjacent. Each client's writer task wakes up when lines are queued (at
+// most once per --flush-interval while they keep coming), hands everything
+// queued to the transport with one writelines() (one iovec per span, gather
+// writes of up to 64 of them; the socket corked when there are several, so
+// they leave as one segment) and then drains. A client whose outbox plus
+// transport buffer passes --max-outbox-bytes is dropped as too slow, so the
+// server's memory is bounded by connections × that limit.
 // One sender's lines reach each receiver in order: one outbox, one writer.
 #include "chat_server.hpp"
 #include "message.hpp"

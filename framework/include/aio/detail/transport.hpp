@@ -44,9 +44,9 @@ class Transport {
   virtual asio::awaitable<ReadResult> receive(ReadTarget /*target*/) {
     co_return ReadResult{asio::error::operation_not_supported, 0};
   }
-  // Plain sockets (speculative()): fills `sock`, for reads in place, and
-  // returns true. Others: false.
-  virtual bool reactor_socket(ReactorSocketRef& /*sock*/) noexcept { return false; }
+  // Plain sockets (speculative()): fills `sock`, for reads in place. Others
+  // leave it empty.
+  virtual void reactor_socket(ReactorSocketRef& /*sock*/) noexcept {}
 
   // Non-blocking; would_block when the kernel takes nothing.
   virtual std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) = 0;
