@@ -80,6 +80,18 @@ std::span<char> ReadBuffer::prepare(std::size_t min_free) {
   return {data_ + tail_, cap_ - tail_};
 }
 
+void ReadBuffer::adopt_chunk(char* chunk, std::size_t cap, std::size_t n) {
+  if (data_ == nullptr && n > 0) {
+    data_ = chunk;
+    cap_ = cap;
+    head_ = 0;
+    tail_ = n;
+    return;
+  }
+  if (n > 0) append({chunk, n});
+  give_read_chunk(chunk, cap == large_read_chunk_size);
+}
+
 void ReadBuffer::release() noexcept {
   if (!data_) return;
   if (cap_ == read_chunk_size || cap_ == large_read_chunk_size) {

@@ -411,11 +411,11 @@ void StreamState::arm_idle_timer(std::chrono::steady_clock::duration idle) {
   if (idle.count() <= 0 || lost) return;
   idle_ = std::make_unique<IdleTimer>(transport->get_executor());
   idle_->timeout = idle;
-  idle_->last_activity = std::chrono::steady_clock::now();
-  schedule_idle_check(idle_->last_activity + idle);
+  last_activity_ = std::chrono::steady_clock::now();
+  schedule_idle_check(last_activity_ + idle);
 }
 
-// One timer per connection: progress only moves idle_->last_activity, and the
+// One timer per connection: progress only moves last_activity_, and the
 // timer, when it fires, re-arms itself for the new deadline.
 void StreamState::schedule_idle_check(std::chrono::steady_clock::time_point when) {
   idle_->timer.expires_at(when);
@@ -423,7 +423,7 @@ void StreamState::schedule_idle_check(std::chrono::steady_clock::time_point when
   idle_->timer.async_wait([weak](std::error_code ec) {
     auto self = weak.lock();
     if (ec || !self || self->lost) return;
-    const auto deadline = self->idle_->last_activity + self->idle_->timeout;
+    const auto deadline = self->last_activity_ + self->idle_->timeout;
     if (std::chrono::steady_clock::now() < deadline) {
       self->schedule_idle_check(deadline);
       return;

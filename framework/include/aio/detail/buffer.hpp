@@ -51,6 +51,18 @@ class ReadBuffer {
     std::memcpy(space.data(), bytes.data(), bytes.size());
     commit(bytes.size());
   }
+  // The size of the pool chunk prepare() would take now: 0 when the buffer
+  // holds storage already. A reader that must not touch the buffer before
+  // its recv (socket_read_op.hpp) takes such a chunk itself, reads into it,
+  // then hands it over with adopt_chunk.
+  std::size_t fresh_chunk_size() const noexcept {
+    if (data_) return 0;
+    return large_ ? large_read_chunk_size : read_chunk_size;
+  }
+  // Appends the `n` bytes read into `chunk`, a pool chunk of `cap` bytes
+  // (fresh_chunk_size()), and keeps the chunk when the buffer holds no
+  // storage; else the bytes are copied and the chunk goes back.
+  void adopt_chunk(char* chunk, std::size_t cap, std::size_t n);
   // Gives the storage back (to the pool for a chunk) when nothing is buffered.
   void release_if_empty() noexcept {
     if (empty()) release();

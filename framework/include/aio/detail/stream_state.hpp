@@ -85,8 +85,9 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     if (error) std::rethrow_exception(error);
   }
 
-  std::size_t limit;
+  // rbuf comes first of the hot members: see read_buffer_owner_hot_bytes.
   ReadBuffer rbuf;
+  std::size_t limit;
   bool eof = false;
   std::exception_ptr error;
   bool reading = false;
@@ -112,16 +113,11 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 
   std::unique_ptr<Transport> transport;
   bool server_side = false;
-  std::string peer, local;
 
-  // ---- server bookkeeping ----
-  std::shared_ptr<ServerCore> server;
+  // ---- server bookkeeping (the rest is at the end: see WarmList) ----
   metrics::ServerMetrics* metrics = nullptr;
   bool handler_done = true;
   bool lost = false;
-  StreamState* srv_prev = nullptr;
-  StreamState* srv_next = nullptr;
-  std::chrono::steady_clock::time_point started;
 
   void arm_idle_timer(std::chrono::steady_clock::duration idle);
   // Called when the handler returns; detaches from the server if closed.
@@ -131,6 +127,17 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 
   // How many StreamWriter handles exist; the last one to go closes.
   std::size_t writers = 0;
+
+  // What a read's completion and the next write touch of this connection
+  // (socket_read_op.hpp's WarmList): the transport object, and this
+  // state's hot members when the read does not go to rbuf (from which the
+  // operation finds them itself).
+  WarmList warm_list(bool with_state) const noexcept {
+    WarmList warm;
+    if (with_state) warm.add(&rbuf, read_buffer_owner_hot_bytes);
+    warm.add(transport.get(), 2 * cache_line);
+    return warm;
+  }
 
  private:
   void on_read_error(const std::error_code& ec);
@@ -144,7 +151,7 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     if (!idle_) return;
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    idle_->last_activity =
+    last_activity_ =
         std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
   }
   void queue(std::string_view data);
@@ -179,7 +186,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     explicit IdleTimer(const asio::any_io_executor& ex) : timer(ex) {}
     asio::steady_timer timer;
     std::chrono::steady_clock::duration timeout{};
-    std::chrono::steady_clock::time_point last_activity;
   };
   Waiters& waiters() {
     if (!waiters_) waiters_ = std::make_unique<Waiters>();
@@ -188,6 +194,18 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 
   std::unique_ptr<Waiters> waiters_;
   std::unique_ptr<IdleTimer> idle_;
+  // Stamped on every read and write while an idle timeout is armed: here
+  // rather than in IdleTimer, so that it is among the hot members.
+  std::chrono::steady_clock::time_point last_activity_;
+
+ public:
+  // Cold: not touched per read or write, so kept after the hot members
+  // (which a read prefetches from rbuf on: read_buffer_owner_hot_bytes).
+  std::string peer, local;
+  std::shared_ptr<ServerCore> server;
+  StreamState* srv_prev = nullptr;
+  StreamState* srv_next = nullptr;
+  std::chrono::steady_clock::time_point started;
 };
 
 template <class T>
@@ -199,7 +217,7 @@ auto read_in_place(StreamState& st, ReadResult& out) {
     st->rbuf.release_if_empty();
     ReactorSocketRef sock;
     st->transport->reactor_socket(sock);
-    return start_read_in_place<T>(frame, sock, ReadTarget{&st->rbuf, nullptr, 0}, out);
+    return start_read_in_place<T>(frame, sock, ReadTarget{&st->rbuf, nullptr, 0}, out, st->warm_list(false));
   };
 }
 
@@ -208,7 +226,7 @@ auto read_in_place(StreamState& st, ReadResult& out, char* dst, std::size_t cap)
   return [st = &st, out = &out, dst, cap](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
     ReactorSocketRef sock;
     st->transport->reactor_socket(sock);
-    return start_read_in_place<T>(frame, sock, ReadTarget{nullptr, dst, cap}, out);
+    return start_read_in_place<T>(frame, sock, ReadTarget{nullptr, dst, cap}, out, st->warm_list(true));
   };
 }
 

@@ -1,0 +1,60 @@
+// aio/detail/socket_read_op.hpp: the WarmList a socket read prefetches
+// before its recv. (The read itself is exercised over real sockets by
+// test_streams and test_server.)
+#include <aio/detail/socket_read_op.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+using aio::detail::cache_line;
+using aio::detail::WarmList;
+
+namespace {
+alignas(64) char arena[64 * 128];
+}
+
+TEST_CASE("a warm range covers every cache line its bytes touch") {
+  WarmList warm;
+  warm.add(arena + 8, 16);          // inside one line
+  warm.add(arena + 64 + 60, 8);     // across a line boundary
+  warm.add(arena + 4 * 64, 64 * 3);  // three whole lines
+  REQUIRE(warm.size() == 3);
+  CHECK(warm.first_line(0) == arena);
+  CHECK(warm.lines(0) == 1);
+  CHECK(warm.first_line(1) == arena + 64);
+  CHECK(warm.lines(1) == 2);
+  CHECK(warm.first_line(2) == arena + 4 * 64);
+  CHECK(warm.lines(2) == 3);
+}
+
+TEST_CASE("a warm list ignores null and empty ranges and keeps at most capacity ranges") {
+  WarmList warm;
+  warm.add(nullptr, 64);
+  warm.add(arena, 0);
+  CHECK(warm.size() == 0);
+  for (std::size_t i = 0; i < WarmList::capacity + 2; ++i) warm.add(arena + i * 256, 1);
+  REQUIRE(warm.size() == WarmList::capacity);
+  CHECK(warm.first_line(WarmList::capacity - 1) == arena + (WarmList::capacity - 1) * 256);
+}
+
+TEST_CASE("a warm range is capped at 64 cache lines") {
+  WarmList warm;
+  warm.add(arena, sizeof arena);
+  REQUIRE(warm.size() == 1);
+  CHECK(warm.lines(0) == cache_line);
+}
+
+TEST_CASE("append adds another list's ranges in order while room is left") {
+  WarmList first;
+  first.add(arena, 1);
+  first.add(arena + 128, 1);
+  WarmList second;
+  second.add(arena + 1024, 1);
+  second.add(arena + 2048, 1);
+  second.add(arena + 4096, 1);
+  first.append(second);
+  REQUIRE(first.size() == std::min<std::size_t>(WarmList::capacity, 5));
+  CHECK(first.first_line(2) == arena + 1024);
+  CHECK(first.first_line(3) == arena + 2048);
+}
