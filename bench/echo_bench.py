@@ -7,7 +7,12 @@ pinned to CPU 0, the load generator (aio-load) pinned to CPU 1; both on
 flight per connection), bulk one-way throughput, and 10,000 idle
 connections. Each cell runs --repeat times, interleaved across servers; the
 table shows the median, the spread ((max - min) / median) and the ratio to
-the epoll server. Server CPU is utime + stime from /proc/PID/stat over the
+the epoll server. The ratios are paired: within one repetition aio-echo and
+the epoll server run back to back (their order alternating between
+repetitions), each repetition gives one ratio, and the table shows the
+median of those. This VM's speed drifts by 10-30% over minutes (other
+tenants); a ratio of two runs seconds apart is much steadier than a ratio
+of two medians, each over minutes. Server CPU is utime + stime from /proc/PID/stat over the
 measured window (from aio-load's "measuring" mark to its exit).
 Only the processes started here are ever signalled.
 """
@@ -122,9 +127,9 @@ def servers(build):
     return [
         Server("aio", [os.path.join(build, "servers/echo/aio-echo"), "--host", "127.0.0.1", "--port", "0",
                        "--metrics-port", "0", "--log-level", "info"]),
+        Server("epoll", [os.path.join(build, "bench/epoll_echo"), "0"]),
         Server("asyncio", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0"]),
         Server("uvloop", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0", "--uvloop"]),
-        Server("epoll", [os.path.join(build, "bench/epoll_echo"), "0"]),
     ]
 
 
@@ -178,6 +183,18 @@ def ratio(v, ref):
     return f"{v / ref:.2f}×"
 
 
+def paired_ratio(runs, ref_runs, value):
+    """The median of value(run) / value(reference run of the same repetition)."""
+    ratios = []
+    for r, ref in zip(runs, ref_runs):
+        v, rv = value(r), value(ref)
+        if v == v and rv == rv and rv:
+            ratios.append(v / rv)
+    if not ratios:
+        return "n/a"
+    return f"{statistics.median(ratios):.2f}×"
+
+
 def idle_cell(build, make, count, hold):
     """RSS per idle connection: a fresh server, one warm-up round trip, then `count` idle clients."""
     rows = {}
@@ -208,8 +225,8 @@ def main():
     ap = argparse.ArgumentParser(description="side-by-side echo benchmark")
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--quick", action="store_true", help="a few cells, 2 s each, one run: a smoke test")
-    ap.add_argument("--duration", type=float, default=3.0, help="seconds per run")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=2.0, help="seconds per run")
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--idle", type=int, default=10000, help="idle connections (0: skip)")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--servers", help="comma-separated subset, e.g. aio,epoll (epoll, the reference, is always run)")
@@ -241,14 +258,16 @@ def main():
         for srv in all_servers:
             srv.start()
         for rep in range(repeat):
+            # aio and epoll adjacent, in alternating order (see the docstring).
+            order = all_servers if rep % 2 == 0 else list(reversed(all_servers))
             for c, s in cells:
-                for srv in all_servers:
+                for srv in order:
                     r = run_load(build, srv, "echo", ["--connections", str(c), "--size", str(s)], duration)
                     results.setdefault((f"{c}×{s}", srv.name), []).append(r)
                     print(f"[{time.monotonic() - t_start:6.0f}s] rep {rep + 1} {c:>4} conns × {s:>5} B  "
                           f"{srv.name:8} {r['round_trips_per_s']:>10,.0f} rt/s  cpu {r['server_cpu_s']:.2f}s  "
                           f"errors {r.get('errors')}", file=sys.stderr, flush=True)
-            for srv in all_servers:
+            for srv in order:
                 r = run_load(build, srv, "bulk", ["--connections", "1", "--size", "65536"], duration)
                 results.setdefault(("bulk", srv.name), []).append(r)
                 print(f"[{time.monotonic() - t_start:6.0f}s] rep {rep + 1} bulk {srv.name:8} "
@@ -262,7 +281,8 @@ def main():
     lines = []
     lines.append(f"Machine: {platform.node() or 'host'}, {cpu_model()}, {os.cpu_count()} CPUs, "
                  f"Linux {platform.release()}; server on CPU 0, aio-load on CPU 1; "
-                 f"{duration:g} s per run, {repeat} run(s) per cell, median (spread = (max-min)/median). "
+                 f"{duration:g} s per run, {repeat} run(s) per cell, median (spread = (max-min)/median); "
+                 f"\"vs epoll\" is the median of the ratios within each repetition (paired runs). "
                  f"Load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after "
                  f"(other tenants' work on the same 2 CPUs shows there).")
     lines.append("")
@@ -270,26 +290,27 @@ def main():
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
     for c, s in cells:
         key = f"{c}×{s}"
-        ref_rt, _ = summarize([r["round_trips_per_s"] for r in results[(key, "epoll")]])
-        ref_cpu, _ = summarize([cpu_per_rt(r) for r in results[(key, "epoll")]])
+        ref_runs = results[(key, "epoll")]
         for n in names:
             runs = results[(key, n)]
             rt, spread = summarize([r["round_trips_per_s"] for r in runs])
             cpu, _ = summarize([cpu_per_rt(r) for r in runs])
             p99, _ = summarize([r.get("latency_us", {}).get("p99", float("nan")) for r in runs])
             errs = sum(r.get("errors", 0) + r.get("mismatches", 0) for r in runs)
-            lines.append(f"| {key} | {n} | {fmt(rt)} | {spread * 100:.0f}% | {ratio(rt, ref_rt)} | "
-                         f"{fmt(cpu, 2)} | {ratio(cpu, ref_cpu)} | {fmt(p99)}{' (errors: %d)' % errs if errs else ''} |")
+            lines.append(f"| {key} | {n} | {fmt(rt)} | {spread * 100:.0f}% | "
+                         f"{paired_ratio(runs, ref_runs, lambda r: r['round_trips_per_s'])} | "
+                         f"{fmt(cpu, 2)} | {paired_ratio(runs, ref_runs, cpu_per_rt)} | "
+                         f"{fmt(p99)}{' (errors: %d)' % errs if errs else ''} |")
     lines.append("")
     lines.append("| bulk (1 conn, 64 KiB writes) | MB/s echoed | spread | vs epoll | server CPU s per GB | vs epoll |")
     lines.append("|---|---:|---:|---:|---:|---:|")
-    ref_mb, _ = summarize([r["mb_per_s"] for r in results[("bulk", "epoll")]])
-    ref_cpu, _ = summarize([cpu_per_gb(r) for r in results[("bulk", "epoll")]])
+    ref_runs = results[("bulk", "epoll")]
     for n in names:
-        mb, spread = summarize([r["mb_per_s"] for r in results[("bulk", n)]])
-        cpu, _ = summarize([cpu_per_gb(r) for r in results[("bulk", n)]])
-        lines.append(f"| {n} | {fmt(mb, 1)} | {spread * 100:.0f}% | {ratio(mb, ref_mb)} | {fmt(cpu, 2)} | "
-                     f"{ratio(cpu, ref_cpu)} |")
+        runs = results[("bulk", n)]
+        mb, spread = summarize([r["mb_per_s"] for r in runs])
+        cpu, _ = summarize([cpu_per_gb(r) for r in runs])
+        lines.append(f"| {n} | {fmt(mb, 1)} | {spread * 100:.0f}% | {paired_ratio(runs, ref_runs, lambda r: r['mb_per_s'])} | "
+                     f"{fmt(cpu, 2)} | {paired_ratio(runs, ref_runs, cpu_per_gb)} |")
     if idle_rows:
         lines.append("")
         lines.append(f"| {idle:,} idle connections | open | server RSS before | after | bytes per connection | vs epoll |")
