@@ -140,7 +140,8 @@ Task<std::string_view> StreamReader::read_some() {
     } else {
       detail::ReadingScope scope(st, "read_some");
       detail::ReadResult r;
-      co_await detail::read_in_place<std::string_view>(st, r);
+      detail::ReadOpStorage<std::string_view> op;
+      co_await detail::read_in_place<std::string_view>(st, r, op);
       if (StreamState::read_cancelled(r)) co_await detail::check_cancelled();
       st.complete_read(r);
       st.raise_if_error();
@@ -163,7 +164,8 @@ Task<std::size_t> StreamReader::read_into(std::span<char> dst) {
       // Nothing buffered: read straight into the caller's memory.
       detail::ReadingScope scope(st, "read_into");
       detail::ReadResult r;
-      co_await detail::read_in_place<std::size_t>(st, r, dst.data(), dst.size());
+      detail::ReadOpStorage<std::size_t> op;
+      co_await detail::read_in_place<std::size_t>(st, r, op, dst.data(), dst.size());
       if (StreamState::read_cancelled(r)) co_await detail::check_cancelled();
       st.complete_read(r);
       st.raise_if_error();

@@ -70,7 +70,8 @@ asio::awaitable<void> StreamState::wait_for_data(const char* func) {
   }
   ReadResult r;
   if (transport->speculative()) {
-    co_await read_in_place<void>(*this, r);
+    ReadOpStorage<void> op;
+    co_await read_in_place<void>(*this, r, op);
   } else {
     r = co_await transport->receive(ReadTarget{&rbuf, nullptr, 0});
   }

@@ -9,15 +9,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/ssl/context.hpp>
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
 #include <aio/connection.hpp>
 #include <aio/detail/stream_state.hpp>
+#include <aio/runners.hpp>
 #include <aio/server.hpp>
 #include <aio/streams.hpp>
 #include <aio/tls.hpp>
@@ -672,6 +676,42 @@ TEST_CASE("a cancellation that arrives between socket reads is raised by the nex
     CHECK(co_await r.read_some() == "two");
     ::close(sv[1]);
   }());
+}
+
+// A socket read's operation lives in the reading coroutine's frame; when the
+// loop goes away with the read still queued, the operation must end before
+// the frame does (ASan sees any use after free, LSan any leak).
+TEST_CASE("a loop closed with a socket read still pending destroys the reader and its operation", "[streams][cancel]") {
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  auto destroyed = std::make_shared<int>(0);
+  struct Guard {
+    std::shared_ptr<int> n;
+    ~Guard() { ++*n; }
+  };
+  auto started = std::make_shared<bool>(false);
+  {
+    aio::Runner runner;
+    runner.run([&]() -> Task<> {
+      // Not a task: run() and close() cancel tasks and wait for them, so
+      // only a bare Asio coroutine is still reading when the loop closes.
+      // Named first: g++ 12 frees a capturing lambda created inside a
+      // co_await expression twice (DESIGN §6).
+      auto reader = [fd = sv[0], destroyed, started]() -> asio::awaitable<void> {
+        Guard guard{destroyed};
+        auto [r, w] = co_await aio::open_connection(fd);
+        *started = true;
+        (void)co_await r.read_some();  // the peer never writes
+      };
+      auto ex = co_await asio::this_coro::executor;
+      asio::co_spawn(ex, std::move(reader), asio::detached);
+      while (!*started) co_await aio::sleep(1ms);
+      co_await aio::sleep(5ms);
+    }());
+    CHECK(*destroyed == 0);
+  }
+  CHECK(*destroyed == 1);
+  ::close(sv[1]);
 }
 
 TEST_CASE("one task reading two sockets in turn is cancelled on the one it waits for", "[streams][cancel]") {

@@ -38,7 +38,6 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/detail/bind_handler.hpp>
 #include <asio/detail/fenced_block.hpp>
-#include <asio/detail/handler_alloc_helpers.hpp>
 #include <asio/detail/handler_cont_helpers.hpp>
 #include <asio/detail/memory.hpp>
 #include <asio/detail/reactor.hpp>
@@ -282,11 +281,16 @@ struct SocketReadCancellation {
 // inline. That is what Asio's handler_work does in that case too, minus two
 // any_io_executor copies and a type check per read (together ~8% of the
 // server's user time in the echo benchmark).
+//
+// The operation lives in the awaiting coroutine's frame (ReadOpStorage),
+// not in memory of its own: the frame outlives it (the frame belongs to
+// the coroutine stack that the operation's handler holds), and the
+// completion ends the operation before it resumes the coroutine. So a
+// read allocates nothing, and a pending read's state is one block with
+// its frame (fewer cache lines to bring back per message).
 template <class Handler>
 class SocketReadOp final : public SocketReadOpBase {
  public:
-  ASIO_DEFINE_HANDLER_PTR(SocketReadOp);
-
   SocketReadOp(const ReactorSocketRef& sock, ReadTarget target, const WarmList& warm, Handler& handler)
       : SocketReadOpBase(sock, target, warm, &SocketReadOp::do_perform, &SocketReadOp::do_complete),
         handler_(std::move(handler)) {}
@@ -300,15 +304,16 @@ class SocketReadOp final : public SocketReadOpBase {
     return perform_recv(o);
   }
 
+  // Completes (owner set) or destroys (the loop shutting down) the
+  // operation. Either way the operation ends here, before the upcall: the
+  // handler is moved out first, and resuming the coroutine may free the
+  // frame the operation lives in.
   static void do_complete(void* owner, asio::detail::operation* base, const std::error_code& /*ec*/,
                           std::size_t /*bytes_transferred*/) {
     auto* o = static_cast<SocketReadOp*>(base);
     auto* cancellation = static_cast<SocketReadCancellation*>(o->cancellation_key_);
-    ptr p = {asio::detail::addressof(o->handler_), o, o};
-    // Move the handler out so the operation's memory is freed before the upcall.
     asio::detail::binder1<Handler, ReadResult> handler(o->handler_, ReadResult{o->ec_, o->bytes_transferred_});
-    p.h = asio::detail::addressof(handler.handler_);
-    p.reset();
+    o->~SocketReadOp();
     if (owner) {
       // The cancellation handler stays in the task's slot (see
       // SocketReadCancellation); from now on it has nothing to cancel.
@@ -326,6 +331,7 @@ struct StartSocketRead {
   ReactorSocketRef sock;
   ReadTarget target;
   const WarmList& warm;
+  void* storage;  // room for the operation in the awaiting frame (ReadOpStorage)
 
   template <class Handler>
   void operator()(Handler&& h) const {
@@ -334,11 +340,9 @@ struct StartSocketRead {
     H handler(std::forward<Handler>(h));
     const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
     auto slot = asio::get_associated_cancellation_slot(handler);
-    typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
-    p.p = new (p.v) Op(sock, target, warm, handler);
-    if (slot.is_connected()) p.p->cancellation_key_ = &slot.template emplace<SocketReadCancellation>(sock);
-    sock.reactor->start_op(asio::detail::reactor::read_op, sock.fd, *sock.data, p.p, is_continuation, true);
-    p.v = p.p = nullptr;
+    auto* op = new (storage) Op(sock, target, warm, handler);
+    if (slot.is_connected()) op->cancellation_key_ = &slot.template emplace<SocketReadCancellation>(sock);
+    sock.reactor->start_op(asio::detail::reactor::read_op, sock.fd, *sock.data, op, is_continuation, true);
   }
 };
 
@@ -374,6 +378,13 @@ class ResumeWithRead final : public asio::detail::awaitable_handler_base<asio::a
   ReadResult* out_;
 };
 
+// Room for one in-place read's operation, a local of the awaiting coroutine
+// (so part of its frame). `T` is that coroutine's value type.
+template <class T>
+struct ReadOpStorage {
+  alignas(SocketReadOp<ResumeWithRead<T>>) unsigned char bytes[sizeof(SocketReadOp<ResumeWithRead<T>>)];
+};
+
 // Starts one read (a SocketReadOp: I/O errors come back in the result,
 // operation_aborted when cancelled or closed) from inside the awaiting
 // coroutine's suspension (the Function form of asio::awaitable's
@@ -388,7 +399,7 @@ class ResumeWithRead final : public asio::detail::awaitable_handler_base<asio::a
 template <class T>
 asio::detail::awaitable_thread<asio::any_io_executor>* start_read_in_place(
     asio::detail::awaitable_frame_base<asio::any_io_executor>* frame, ReactorSocketRef sock, ReadTarget target,
-    ReadResult* out, const WarmList& state) {
+    ReadResult* out, const WarmList& state, ReadOpStorage<T>* storage) {
   auto* thread = frame->detach_thread();
   if (thread->get_cancellation_state().cancelled() != asio::cancellation_type::none) {
     *out = ReadResult{asio::error::operation_aborted, 0};
@@ -398,7 +409,14 @@ asio::detail::awaitable_thread<asio::any_io_executor>* start_read_in_place(
   // The frames the result goes up through: this one, then its callers
   // below the entry point (which ResumeWithRead::warm finds itself).
   WarmList warm;
-  warm.add(FrameLinks::address(frame), 4 * cache_line);
+  // The frame holds the operation (ReadOpStorage) among its locals: cover
+  // the frame from its start through the operation and one line past it.
+  {
+    const auto* start = static_cast<const char*>(FrameLinks::address(frame));
+    const auto* op_end = reinterpret_cast<const char*>(storage + 1);
+    const std::size_t through_op = op_end > start ? static_cast<std::size_t>(op_end - start) + cache_line : 0;
+    warm.add(start, std::max<std::size_t>(4 * cache_line, through_op));
+  }
   asio::detail::awaitable_frame_base<asio::any_io_executor>* entry = thread->entry_point();
   auto* caller = FrameLinks::caller(frame);
   if (caller != nullptr && caller != entry) warm.add(FrameLinks::address(caller), 2 * cache_line);
@@ -406,7 +424,7 @@ asio::detail::awaitable_thread<asio::any_io_executor>* start_read_in_place(
   if (auto slot = thread->get_cancellation_slot(); slot.is_connected())
     warm.add(cancellation_slot_word(slot), sizeof(void*));
   warm.append(state);
-  StartSocketRead{sock, target, warm}(ResumeWithRead<T>(thread, out));
+  StartSocketRead{sock, target, warm, storage->bytes}(ResumeWithRead<T>(thread, out));
   return nullptr;
 }
 

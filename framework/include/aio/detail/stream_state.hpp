@@ -54,9 +54,9 @@ class ReadingScope {
 // two to four pointers, so the awaiting frame stays small (g++ keeps every
 // awaiter of a coroutine in its frame).
 template <class T>
-[[nodiscard]] auto read_in_place(StreamState& st, ReadResult& out);
+[[nodiscard]] auto read_in_place(StreamState& st, ReadResult& out, ReadOpStorage<T>& op);
 template <class T>
-[[nodiscard]] auto read_in_place(StreamState& st, ReadResult& out, char* dst, std::size_t cap);
+[[nodiscard]] auto read_in_place(StreamState& st, ReadResult& out, ReadOpStorage<T>& op, char* dst, std::size_t cap);
 
 class StreamState : public std::enable_shared_from_this<StreamState> {
  public:
@@ -209,24 +209,24 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 };
 
 template <class T>
-auto read_in_place(StreamState& st, ReadResult& out) {
-  return [st = &st, out = &out](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
+auto read_in_place(StreamState& st, ReadResult& out, ReadOpStorage<T>& op) {
+  return [st = &st, out = &out, op = &op](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
     // An empty buffer goes back to the pool now: the read may wait without a
     // speculative recv (epoll_hints.hpp), and an idle reader holds no chunk;
     // the operation takes one only when bytes are there.
     st->rbuf.release_if_empty();
     ReactorSocketRef sock;
     st->transport->reactor_socket(sock);
-    return start_read_in_place<T>(frame, sock, ReadTarget{&st->rbuf, nullptr, 0}, out, st->warm_list(false));
+    return start_read_in_place<T>(frame, sock, ReadTarget{&st->rbuf, nullptr, 0}, out, st->warm_list(false), op);
   };
 }
 
 template <class T>
-auto read_in_place(StreamState& st, ReadResult& out, char* dst, std::size_t cap) {
-  return [st = &st, out = &out, dst, cap](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
+auto read_in_place(StreamState& st, ReadResult& out, ReadOpStorage<T>& op, char* dst, std::size_t cap) {
+  return [st = &st, out = &out, op = &op, dst, cap](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
     ReactorSocketRef sock;
     st->transport->reactor_socket(sock);
-    return start_read_in_place<T>(frame, sock, ReadTarget{nullptr, dst, cap}, out, st->warm_list(true));
+    return start_read_in_place<T>(frame, sock, ReadTarget{nullptr, dst, cap}, out, st->warm_list(true), op);
   };
 }
 
