@@ -1,11 +1,35 @@
-// EPOLLRDHUP registration and the last reported event mask (detail/epoll_hints.hpp).
+// EPOLLRDHUP registration and the last reported event mask
+// (detail/epoll_hints.hpp), and where a cancellation slot keeps its handler
+// (cancellation_slot_word, detail/socket_read_op.hpp).
 //
 // Asio keeps what we need in private members (the epoll descriptor, a
 // descriptor's registered events, the last event mask in the descriptor's
-// scheduler_operation base). They are reached with the explicit-instantiation
-// rule ([temp.spec]/6: access is not checked for the names in an explicit
-// instantiation), confined to this file and checked against Asio 1.22.
+// scheduler_operation base, a cancellation slot's handler pointer). They
+// are reached with the explicit-instantiation rule ([temp.spec]/6: access
+// is not checked for the names in an explicit instantiation), confined to
+// this file and checked against Asio 1.22.
 #include <aio/detail/epoll_hints.hpp>
+#include <aio/detail/socket_read_op.hpp>
+
+namespace aio::detail {
+namespace {
+
+template <class Tag, typename Tag::type Member>
+struct Grant {
+  friend typename Tag::type member_of(Tag) { return Member; }
+};
+
+struct SlotHandler {
+  using type = asio::detail::cancellation_handler_base** asio::cancellation_slot::*;
+  friend type member_of(SlotHandler);
+};
+template struct Grant<SlotHandler, &asio::cancellation_slot::handler_>;
+
+}  // namespace
+
+const void* cancellation_slot_word(const asio::cancellation_slot& slot) noexcept { return slot.*member_of(SlotHandler{}); }
+
+}  // namespace aio::detail
 
 #if defined(ASIO_HAS_EPOLL)
 
@@ -19,11 +43,6 @@ namespace {
 using Reactor = asio::detail::epoll_reactor;
 using DescriptorState = Reactor::descriptor_state;
 using Operation = asio::detail::scheduler_operation;
-
-template <class Tag, typename Tag::type Member>
-struct Grant {
-  friend typename Tag::type member_of(Tag) { return Member; }
-};
 
 struct EpollFd {
   using type = int Reactor::*;

@@ -2,12 +2,15 @@
 // before its recv. (The read itself is exercised over real sockets by
 // test_streams and test_server.)
 #include <aio/detail/socket_read_op.hpp>
+#include <aio/detail/stream_state.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 
 using aio::detail::cache_line;
+using aio::detail::read_buffer_owner_hot_bytes;
+using aio::detail::StreamState;
 using aio::detail::WarmList;
 
 namespace {
@@ -57,4 +60,21 @@ TEST_CASE("append adds another list's ranges in order while room is left") {
   REQUIRE(first.size() == std::min<std::size_t>(WarmList::capacity, 5));
   CHECK(first.first_line(2) == arena + 1024);
   CHECK(first.first_line(3) == arena + 2048);
+}
+
+// A read prefetches read_buffer_owner_hot_bytes from its buffer on, taking
+// them for the stream state's hot members: they must all lie in that range,
+// with the cold ones (peer, local, server links) after it.
+TEST_CASE("the stream state's hot members lie in what a read prefetches from its buffer") {
+  StreamState st(64 * 1024);
+  const auto* from = reinterpret_cast<const char*>(&st.rbuf);
+  const auto* cold = reinterpret_cast<const char*>(&st.peer);
+  CHECK(from < cold);
+  CHECK(static_cast<std::size_t>(cold - from) <= read_buffer_owner_hot_bytes);
+  for (const void* hot : {static_cast<const void*>(&st.eof), static_cast<const void*>(&st.error),
+                          static_cast<const void*>(&st.transport), static_cast<const void*>(&st.metrics),
+                          static_cast<const void*>(&st.lost), static_cast<const void*>(&st.writers)}) {
+    CHECK(static_cast<const char*>(hot) > from);
+    CHECK(static_cast<const char*>(hot) < cold);
+  }
 }

@@ -158,7 +158,8 @@ struct FrameLinks : asio::detail::awaitable_frame_base<asio::any_io_executor> {
 };
 
 // Where `slot` keeps its handler pointer: the word the next read's
-// emplace() reads first (cancellation_slot_word.cpp).
+// emplace() reads first (defined with the other Asio private-member
+// accesses in epoll_hints.cpp).
 const void* cancellation_slot_word(const asio::cancellation_slot& slot) noexcept;
 
 // What the operation needs from a socket: its descriptor and reactor state.
