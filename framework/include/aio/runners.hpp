@@ -74,7 +74,11 @@ class Loop {
 
   void run_until_done(detail::FutureStateBase& main);
 
-  asio::io_context ctx_{1};
+  // One thread runs the loop and only it starts socket operations, so the
+  // reactor's per-descriptor mutex is dead weight (two uncontended lock pairs
+  // per read). The scheduler stays locked: call_soon_threadsafe and to_thread
+  // completions post from other threads.
+  asio::io_context ctx_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   detail::TaskStateBase* tasks_head_ = nullptr;
   std::size_t task_count_ = 0;
   bool running_ = false;
