@@ -125,7 +125,11 @@ class WarmList {
   }
 
   [[gnu::always_inline]] void prefetch() const noexcept {
-    for (std::size_t i = 0; i < size(); ++i) prefetch_range(first_line(i), lines(i) * cache_line);
+    for (const auto range : at_) {
+      if (range == 0) break;
+      const auto* first = reinterpret_cast<const char*>(range & ~(cache_line - 1));
+      prefetch_range(first, ((range & (cache_line - 1)) + 1) * cache_line);
+    }
   }
 
   std::size_t size() const noexcept {
