@@ -6,8 +6,10 @@
 // same families, including collectors that are not prometheus::Registry
 // families (the process metrics, read at scrape time). So Registry::Impl owns
 // a Combined collectable: the prometheus::Registry plus a list of extra
-// collectables, merged on every Collect(). Exposers hold it by weak_ptr, so an
-// Exposer outliving its Registry serves an empty page instead of crashing.
+// collectables, merged on every Collect(), and the collect hooks that publish
+// counts kept outside prometheus-cpp (ServerMetrics' byte counts) first.
+// Exposers hold it by weak_ptr, so an Exposer outliving its Registry serves
+// an empty page instead of crashing.
 #include <aio/metrics.hpp>
 
 #include <prometheus/collectable.h>
@@ -30,12 +32,14 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace aio::metrics {
 
@@ -79,8 +83,9 @@ namespace {
 class Combined final : public prometheus::Collectable {
  public:
   std::vector<prometheus::MetricFamily> Collect() const override {
-    auto families = registry.Collect();
     std::lock_guard lock(mutex_);
+    for (const auto& hook : hooks_) hook.second();
+    auto families = registry.Collect();
     for (const auto& extra : extras_) {
       auto more = extra->Collect();
       families.insert(families.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
@@ -98,10 +103,26 @@ class Combined final : public prometheus::Collectable {
     return true;
   }
 
+  void add_hook(const void* key, std::function<void()> publish) {
+    std::lock_guard lock(mutex_);
+    for (auto& hook : hooks_)
+      if (hook.first == key) {
+        hook.second = std::move(publish);
+        return;
+      }
+    hooks_.emplace_back(key, std::move(publish));
+  }
+
+  void remove_hook(const void* key) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(hooks_, [key](const auto& hook) { return hook.first == key; });
+  }
+
   prometheus::Registry registry;
 
  private:
   mutable std::mutex mutex_;
+  std::vector<std::pair<const void*, std::function<void()>>> hooks_;
   std::vector<std::string> keys_;
   std::vector<std::shared_ptr<prometheus::Collectable>> extras_;
 };
@@ -197,6 +218,11 @@ std::string Registry::serialize() const {
   const auto families = impl_->combined->Collect();
   return prometheus::TextSerializer().Serialize(families);
 }
+
+void Registry::add_collect_hook(const void* key, std::function<void()> publish) {
+  impl_->combined->add_hook(key, std::move(publish));
+}
+void Registry::remove_collect_hook(const void* key) { impl_->combined->remove_hook(key); }
 
 void* Registry::native() noexcept { return &impl_->combined->registry; }
 

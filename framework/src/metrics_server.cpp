@@ -29,7 +29,23 @@ ServerMetrics::ServerMetrics(Registry& registry, const std::string& server)
                                       {{"server", server}})),
       active_(registry.gauge("aio_connections_active", "Connections open now.", {{"server", server}})),
       duration_(registry.histogram("aio_connection_duration_seconds", "How long connections stayed open.",
-                                   duration_buckets(), {{"server", server}})) {}
+                                   duration_buckets(), {{"server", server}})) {
+  registry_.add_collect_hook(this, [this] { publish(); });
+}
+
+ServerMetrics::~ServerMetrics() {
+  registry_.remove_collect_hook(this);
+  publish();
+}
+
+void ServerMetrics::publish() {
+  const auto received = received_bytes_.load(std::memory_order_relaxed);
+  const auto sent = sent_bytes_.load(std::memory_order_relaxed);
+  if (received != received_published_) received_.inc(static_cast<double>(received - received_published_));
+  if (sent != sent_published_) sent_.inc(static_cast<double>(sent - sent_published_));
+  received_published_ = received;
+  sent_published_ = sent;
+}
 
 void ServerMetrics::connection_accepted() {
   accepted_.inc();
@@ -48,8 +64,6 @@ void ServerMetrics::connection_rejected(std::string_view reason) {
       .inc();
 }
 
-void ServerMetrics::bytes_received(std::size_t n) { received_.inc(static_cast<double>(n)); }
-void ServerMetrics::bytes_sent(std::size_t n) { sent_.inc(static_cast<double>(n)); }
 void ServerMetrics::handler_error() { handler_errors_.inc(); }
 void ServerMetrics::idle_timeout() { idle_timeouts_.inc(); }
 

@@ -229,6 +229,44 @@ TEST_CASE("ServerMetrics records exact counts per server", "[metrics]") {
   CHECK(sample(text, "aio_connection_duration_seconds_bucket{server=\"echo\",le=\"3600\"}") == 2);
 }
 
+TEST_CASE("byte counts are published at every collection and outlive their ServerMetrics", "[metrics]") {
+  m::Registry reg;
+  {
+    m::ServerMetrics a(reg, "echo");
+    m::ServerMetrics b(reg, "echo");  // a second loop of the same server
+    a.bytes_received(100);
+    b.bytes_received(20);
+    a.bytes_sent(7);
+    auto text = reg.serialize();
+    INFO(text);
+    CHECK(sample(text, "aio_bytes_received_total{server=\"echo\"}") == 120);
+    CHECK(sample(text, "aio_bytes_sent_total{server=\"echo\"}") == 7);
+    a.bytes_received(3);  // after one collection: only the new bytes are added at the next
+    text = reg.serialize();
+    CHECK(sample(text, "aio_bytes_received_total{server=\"echo\"}") == 123);
+    b.bytes_sent(5);
+  }
+  // Both are gone; what they counted since the last collection is not.
+  const auto text = reg.serialize();
+  INFO(text);
+  CHECK(sample(text, "aio_bytes_received_total{server=\"echo\"}") == 123);
+  CHECK(sample(text, "aio_bytes_sent_total{server=\"echo\"}") == 12);
+}
+
+TEST_CASE("a collect hook runs before every collection until it is removed", "[metrics]") {
+  m::Registry reg;
+  const auto gauge = reg.gauge("demo_hook_runs", "Collections seen by the hook.");
+  int runs = 0;
+  reg.add_collect_hook(&runs, [&] { gauge.set(++runs); });
+  CHECK(sample(reg.serialize(), "demo_hook_runs") == 1);
+  CHECK(sample(reg.serialize(), "demo_hook_runs") == 2);
+  reg.add_collect_hook(&runs, [&] { gauge.set(runs += 10); });  // same key: replaced
+  CHECK(sample(reg.serialize(), "demo_hook_runs") == 12);
+  reg.remove_collect_hook(&runs);
+  CHECK(sample(reg.serialize(), "demo_hook_runs") == 12);
+  CHECK(runs == 12);
+}
+
 TEST_CASE("the exposer on port 0 serves /metrics over a real socket", "[metrics]") {
   m::Registry reg;
   m::install_process_metrics(reg);

@@ -16,9 +16,11 @@
 //   aio::ServerOptions opts; opts.name = "echo"; opts.metrics = &registry;
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -94,6 +96,15 @@ class Registry {
   // The text exposition format (what GET /metrics returns).
   std::string serialize() const;
 
+  // Runs `publish` at the start of every collection (each scrape by an
+  // Exposer, each serialize()), before any value is read, one collection at
+  // a time: for counts kept elsewhere (plain per-loop counters) to be moved
+  // into their instruments. `key` names the hook for remove_collect_hook();
+  // a second hook with the same key replaces the first.
+  void add_collect_hook(const void* key, std::function<void()> publish);
+  // When this returns the hook has finished running and runs no more.
+  void remove_collect_hook(const void* key);
+
   // The underlying prometheus::Registry, for code that wants prometheus-cpp itself.
   void* native() noexcept;
 
@@ -146,23 +157,36 @@ void install_process_metrics(Registry& registry);
 // aio_connections_rejected_total{reason}, aio_connection_duration_seconds,
 // aio_bytes_received_total, aio_bytes_sent_total, aio_handler_errors_total,
 // aio_idle_timeouts_total.
+//
+// The byte counts change on every read and write, so they are kept in this
+// object's own atomics (one relaxed add; no cache line shared between the
+// loops of a multi-loop server, no compare-and-swap loop on a double) and
+// published into the two counters whenever the registry is collected, and
+// when this object is destroyed: a scrape still sees every byte.
 class ServerMetrics {
  public:
   ServerMetrics(Registry& registry, const std::string& server);
+  ServerMetrics(const ServerMetrics&) = delete;
+  ServerMetrics& operator=(const ServerMetrics&) = delete;
+  ~ServerMetrics();
   void connection_accepted();
   void connection_closed(std::chrono::steady_clock::duration lifetime);
   void connection_rejected(std::string_view reason);  // "max_connections", "tls_handshake", ...
-  void bytes_received(std::size_t n);
-  void bytes_sent(std::size_t n);
+  void bytes_received(std::size_t n) noexcept { received_bytes_.fetch_add(n, std::memory_order_relaxed); }
+  void bytes_sent(std::size_t n) noexcept { sent_bytes_.fetch_add(n, std::memory_order_relaxed); }
   void handler_error();
   void idle_timeout();
 
  private:
+  void publish();  // called one at a time (the registry's collection lock, or the destructor)
+
   Registry& registry_;
   std::string server_;
   Counter accepted_, received_, sent_, handler_errors_, idle_timeouts_;
   Gauge active_;
   Histogram duration_;
+  std::atomic<std::uint64_t> received_bytes_{0}, sent_bytes_{0};
+  std::uint64_t received_published_ = 0, sent_published_ = 0;
 };
 
 }  // namespace aio::metrics
