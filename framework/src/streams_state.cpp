@@ -41,7 +41,7 @@ ReadingScope::~ReadingScope() {
 StreamState::StreamState(std::size_t lim) : limit(lim) {}
 
 StreamState::StreamState(std::size_t lim, std::unique_ptr<Transport> t, bool is_server)
-    : limit(lim), transport(std::move(t)), server_side(is_server), started(std::chrono::steady_clock::now()) {
+    : transport(std::move(t)), server_side(is_server), limit(lim), started(std::chrono::steady_clock::now()) {
   peer = transport->peername();
   local = transport->sockname();
 }

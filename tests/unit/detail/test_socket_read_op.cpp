@@ -64,17 +64,24 @@ TEST_CASE("append adds another list's ranges in order while room is left") {
 
 // A read prefetches read_buffer_owner_hot_bytes from its buffer on, taking
 // them for the stream state's hot members: they must all lie in that range,
-// with the cold ones (peer, local, server links) after it.
+// and the cold ones (limit, writer count, names, server links) after it, so
+// that the range stays as short as the hot block.
 TEST_CASE("the stream state's hot members lie in what a read prefetches from its buffer") {
   StreamState st(64 * 1024);
   const auto* from = reinterpret_cast<const char*>(&st.rbuf);
-  const auto* cold = reinterpret_cast<const char*>(&st.peer);
-  CHECK(from < cold);
-  CHECK(static_cast<std::size_t>(cold - from) <= read_buffer_owner_hot_bytes);
+  const auto* end = from + read_buffer_owner_hot_bytes;
   for (const void* hot : {static_cast<const void*>(&st.eof), static_cast<const void*>(&st.error),
                           static_cast<const void*>(&st.transport), static_cast<const void*>(&st.metrics),
-                          static_cast<const void*>(&st.lost), static_cast<const void*>(&st.writers)}) {
+                          static_cast<const void*>(&st.lost), static_cast<const void*>(&st.reading)}) {
     CHECK(static_cast<const char*>(hot) > from);
-    CHECK(static_cast<const char*>(hot) < cold);
+    CHECK(static_cast<const char*>(hot) < end);
   }
+  for (const void* cold : {static_cast<const void*>(&st.limit), static_cast<const void*>(&st.writers),
+                           static_cast<const void*>(&st.peer), static_cast<const void*>(&st.srv_next)}) {
+    CHECK(static_cast<const char*>(cold) >= end);
+  }
+  // The private hot members lie between the public ones and `limit`, then
+  // three cold words (the write buffer's limits, the lost-connection error):
+  // the range must reach up to those.
+  CHECK(reinterpret_cast<const char*>(&st.limit) - end <= static_cast<std::ptrdiff_t>(3 * sizeof(void*)));
 }

@@ -150,7 +150,7 @@ class WarmList {
 // How much of a read buffer's owner follows the buffer and is touched per
 // read and write: StreamState keeps its ReadBuffer first among its hot
 // members (stream_state.hpp), so this covers them.
-inline constexpr std::size_t read_buffer_owner_hot_bytes = 224;
+inline constexpr std::size_t read_buffer_owner_hot_bytes = 152;
 
 // The coroutine frames of an Asio coroutine stack. awaitable_frame_base keeps
 // its links protected; naming them through a derived class is allowed and

@@ -85,12 +85,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     if (error) std::rethrow_exception(error);
   }
 
-  // rbuf comes first of the hot members: see read_buffer_owner_hot_bytes.
-  ReadBuffer rbuf;
-  std::size_t limit;
-  bool eof = false;
-  std::exception_ptr error;
-  bool reading = false;
 
   // ---- writing (asyncio's transport + StreamWriter) ----
   void write(std::string_view data);
@@ -111,13 +105,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   asio::awaitable<void> wait_closed();
   asio::any_io_executor executor() const { return transport ? transport->get_executor() : asio::any_io_executor(); }
 
-  std::unique_ptr<Transport> transport;
-  bool server_side = false;
-
-  // ---- server bookkeeping (the rest is at the end: see WarmList) ----
-  metrics::ServerMetrics* metrics = nullptr;
-  bool handler_done = true;
-  bool lost = false;
 
   void arm_idle_timer(std::chrono::steady_clock::duration idle);
   // Called when the handler returns; detaches from the server if closed.
@@ -125,8 +112,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   // Loses the connection: closes the transport, wakes everybody.
   void connection_lost(std::exception_ptr err);
 
-  // How many StreamWriter handles exist; the last one to go closes.
-  std::size_t writers = 0;
 
   // What a read's completion and the next write touch of this connection
   // (socket_read_op.hpp's WarmList): the transport object, and this
@@ -160,18 +145,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   static asio::awaitable<void> flush_loop(std::shared_ptr<StreamState> self);
   void schedule_idle_check(std::chrono::steady_clock::time_point when);
 
-  std::string wbuf;
-  std::size_t whead = 0;
-  std::size_t inflight_ = 0;  // TLS: bytes the async write in flight holds (in flush_loop's frame)
-  std::size_t high_ = 64 * 1024;
-  std::size_t low_ = 16 * 1024;
-  bool closing = false;
-  bool flushing_ = false;
-  bool paused_ = false;
-  bool eof_pending_ = false;
-  bool eof_written_ = false;
-  bool aborting_ = false;  // abort(): no orderly close (no TLS close_notify)
-  std::exception_ptr lost_error_;
 
   // Rarely used parts, allocated on first use, so that an idle connection
   // does not carry them: the four wait lists (most connections never park
@@ -192,15 +165,48 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     return *waiters_;
   }
 
+ public:
+  // ---- the members a message touches, together and first ----
+  // A read prefetches read_buffer_owner_hot_bytes from rbuf on
+  // (socket_read_op.hpp's WarmList): with 1,000 connections every line of
+  // this block is a cache miss per message, for this process and for the
+  // kernel's socket state it evicts, so it is kept to what an echo touches,
+  // small types packed, the flags together.
+  ReadBuffer rbuf;
+  std::unique_ptr<Transport> transport;
+  metrics::ServerMetrics* metrics = nullptr;
+  std::exception_ptr error;
+  bool eof = false;
+  bool reading = false;
+  bool lost = false;
+  bool handler_done = true;
+  bool server_side = false;
+
+ private:
+  bool closing = false;
+  bool flushing_ = false;
+  bool paused_ = false;
+  bool eof_pending_ = false;
+  bool eof_written_ = false;
+  bool aborting_ = false;  // abort(): no orderly close (no TLS close_notify)
   std::unique_ptr<Waiters> waiters_;
   std::unique_ptr<IdleTimer> idle_;
   // Stamped on every read and write while an idle timeout is armed: here
   // rather than in IdleTimer, so that it is among the hot members.
   std::chrono::steady_clock::time_point last_activity_;
+  std::string wbuf;
+  std::size_t whead = 0;
+  std::size_t inflight_ = 0;  // TLS: bytes the async write in flight holds (in flush_loop's frame)
+
+  // ---- cold: not touched per message ----
+  std::size_t high_ = 64 * 1024;
+  std::size_t low_ = 16 * 1024;
+  std::exception_ptr lost_error_;
 
  public:
-  // Cold: not touched per read or write, so kept after the hot members
-  // (which a read prefetches from rbuf on: read_buffer_owner_hot_bytes).
+  std::size_t limit;
+  // How many StreamWriter handles exist; the last one to go closes.
+  std::size_t writers = 0;
   std::string peer, local;
   std::shared_ptr<ServerCore> server;
   StreamState* srv_prev = nullptr;
