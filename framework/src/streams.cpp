@@ -139,11 +139,9 @@ Task<std::string_view> StreamReader::read_some() {
       co_await st.wait_for_data("read_some");
     } else {
       detail::ReadingScope scope(st, "read_some");
-      detail::ReadResult r;
-      detail::ReadOpStorage<std::string_view> op;
-      co_await detail::read_in_place<std::string_view>(st, r, op);
-      if (StreamState::read_cancelled(r)) co_await detail::check_cancelled();
-      st.complete_read(r);
+      co_await detail::read_in_place<std::string_view>(st);
+      if (StreamState::read_cancelled(st.read_result)) co_await detail::check_cancelled();
+      st.complete_read(st.read_result);
       st.raise_if_error();
     }
   }
@@ -163,9 +161,8 @@ Task<std::size_t> StreamReader::read_into(std::span<char> dst) {
     } else {
       // Nothing buffered: read straight into the caller's memory.
       detail::ReadingScope scope(st, "read_into");
-      detail::ReadResult r;
-      detail::ReadOpStorage<std::size_t> op;
-      co_await detail::read_in_place<std::size_t>(st, r, op, dst.data(), dst.size());
+      co_await detail::read_in_place<std::size_t>(st, dst.data(), dst.size());
+      const auto r = st.read_result;
       if (StreamState::read_cancelled(r)) co_await detail::check_cancelled();
       st.complete_read(r);
       st.raise_if_error();

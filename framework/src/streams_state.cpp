@@ -70,8 +70,8 @@ asio::awaitable<void> StreamState::wait_for_data(const char* func) {
   }
   ReadResult r;
   if (transport->speculative()) {
-    ReadOpStorage<void> op;
-    co_await read_in_place<void>(*this, r, op);
+    co_await read_in_place<void>(*this);
+    r = read_result;
   } else {
     r = co_await transport->receive(ReadTarget{&rbuf, nullptr, 0});
   }

@@ -64,8 +64,8 @@ TEST_CASE("append adds another list's ranges in order while room is left") {
 
 // A read prefetches read_buffer_owner_hot_bytes from its buffer on, taking
 // them for the stream state's hot members: they must all lie in that range,
-// and the cold ones (limit, writer count, names, server links) after it, so
-// that the range stays as short as the hot block.
+// and the cold ones (limit, writer count, names, server links) after it and
+// after the read operation, so that the range stays as short as the hot block.
 TEST_CASE("the stream state's hot members lie in what a read prefetches from its buffer") {
   StreamState st(64 * 1024);
   const auto* from = reinterpret_cast<const char*>(&st.rbuf);
@@ -80,8 +80,10 @@ TEST_CASE("the stream state's hot members lie in what a read prefetches from its
                            static_cast<const void*>(&st.peer), static_cast<const void*>(&st.srv_next)}) {
     CHECK(static_cast<const char*>(cold) >= end);
   }
-  // The private hot members lie between the public ones and `limit`, then
-  // three cold words (the write buffer's limits, the lost-connection error):
-  // the range must reach up to those.
-  CHECK(reinterpret_cast<const char*>(&st.limit) - end <= static_cast<std::ptrdiff_t>(3 * sizeof(void*)));
+  // The private hot members lie between the public ones and the read's
+  // result, and the range ends with that result: the operation after it
+  // prefetches itself.
+  CHECK(reinterpret_cast<const char*>(&st.read_result) > from);
+  CHECK(reinterpret_cast<const char*>(&st.read_result + 1) == end);
+  CHECK(reinterpret_cast<const char*>(&st.read_op) >= end);
 }

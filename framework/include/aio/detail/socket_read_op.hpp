@@ -20,10 +20,10 @@
 // The completion handler (ResumeWithRead) resumes the awaiting coroutine
 // directly, so a read costs no async_initiate frame either.
 //
-// The operation object is allocated through the handler's allocator (Asio's
-// per-thread recycling allocator for use_awaitable handlers), like Asio's own
-// reactive_socket_recv_op, and supports per-operation cancellation (terminal,
-// partial, total), completing with operation_aborted.
+// The operation object is constructed in room the stream state keeps for
+// its one read in flight (ReadOpStorage), and supports per-operation
+// cancellation (terminal, partial, total), completing with
+// operation_aborted.
 //
 // Requires a reactor backend (epoll, kqueue, select): not IOCP or io_uring.
 #pragma once
@@ -150,7 +150,7 @@ class WarmList {
 // How much of a read buffer's owner follows the buffer and is touched per
 // read and write: StreamState keeps its ReadBuffer first among its hot
 // members (stream_state.hpp), so this covers them.
-inline constexpr std::size_t read_buffer_owner_hot_bytes = 152;
+inline constexpr std::size_t read_buffer_owner_hot_bytes = 176;
 
 // The coroutine frames of an Asio coroutine stack. awaitable_frame_base keeps
 // its links protected; naming them through a derived class is allowed and
@@ -287,12 +287,14 @@ struct SocketReadCancellation {
 // any_io_executor copies and a type check per read (together ~8% of the
 // server's user time in the echo benchmark).
 //
-// The operation lives in the awaiting coroutine's frame (ReadOpStorage),
-// not in memory of its own: the frame outlives it (the frame belongs to
-// the coroutine stack that the operation's handler holds), and the
-// completion ends the operation before it resumes the coroutine. So a
-// read allocates nothing, and a pending read's state is one block with
-// its frame (fewer cache lines to bring back per message).
+// The operation lives in the stream state (ReadOpStorage, one read at a
+// time), not in memory of its own: the stream state outlives it (the
+// reading coroutine's stack, which the operation's handler holds, holds the
+// reader), and the completion ends the operation before it resumes the
+// coroutine, or, when the loop shuts down with the read queued, before the
+// handler's destruction can release the stream state. So a read allocates
+// nothing, and the operation sits next to the stream state's hot members
+// (fewer cache lines to bring back per message).
 template <class Handler>
 class SocketReadOp final : public SocketReadOpBase {
  public:
@@ -336,7 +338,7 @@ struct StartSocketRead {
   ReactorSocketRef sock;
   ReadTarget target;
   const WarmList& warm;
-  void* storage;  // room for the operation in the awaiting frame (ReadOpStorage)
+  void* storage;  // room for the operation (the stream state's ReadOpStorage)
 
   template <class Handler>
   void operator()(Handler&& h) const {
@@ -383,11 +385,15 @@ class ResumeWithRead final : public asio::detail::awaitable_handler_base<asio::a
   ReadResult* out_;
 };
 
-// Room for one in-place read's operation, a local of the awaiting coroutine
-// (so part of its frame). `T` is that coroutine's value type.
-template <class T>
+// Room for one in-place read's operation: a member of the stream state,
+// which has one reader at a time (ReadingScope). The operation's handler
+// is the same size whatever the awaiting coroutine's value type.
 struct ReadOpStorage {
-  alignas(SocketReadOp<ResumeWithRead<T>>) unsigned char bytes[sizeof(SocketReadOp<ResumeWithRead<T>>)];
+  alignas(SocketReadOp<ResumeWithRead<void>>) unsigned char bytes[sizeof(SocketReadOp<ResumeWithRead<void>>)];
+
+  template <class T>
+  static constexpr bool fits = sizeof(SocketReadOp<ResumeWithRead<T>>) <= sizeof(bytes) &&
+                               alignof(SocketReadOp<ResumeWithRead<T>>) <= alignof(SocketReadOp<ResumeWithRead<void>>);
 };
 
 // Starts one read (a SocketReadOp: I/O errors come back in the result,
@@ -404,7 +410,8 @@ struct ReadOpStorage {
 template <class T>
 asio::detail::awaitable_thread<asio::any_io_executor>* start_read_in_place(
     asio::detail::awaitable_frame_base<asio::any_io_executor>* frame, ReactorSocketRef sock, ReadTarget target,
-    ReadResult* out, const WarmList& state, ReadOpStorage<T>* storage) {
+    ReadResult* out, const WarmList& state, ReadOpStorage* storage) {
+  static_assert(ReadOpStorage::fits<T>);
   auto* thread = frame->detach_thread();
   if (thread->get_cancellation_state().cancelled() != asio::cancellation_type::none) {
     *out = ReadResult{asio::error::operation_aborted, 0};
@@ -414,14 +421,7 @@ asio::detail::awaitable_thread<asio::any_io_executor>* start_read_in_place(
   // The frames the result goes up through: this one, then its callers
   // below the entry point (which ResumeWithRead::warm finds itself).
   WarmList warm;
-  // The frame holds the operation (ReadOpStorage) among its locals: cover
-  // the frame from its start through the operation and one line past it.
-  {
-    const auto* start = static_cast<const char*>(FrameLinks::address(frame));
-    const auto* op_end = reinterpret_cast<const char*>(storage + 1);
-    const std::size_t through_op = op_end > start ? static_cast<std::size_t>(op_end - start) + cache_line : 0;
-    warm.add(start, std::max<std::size_t>(4 * cache_line, through_op));
-  }
+  warm.add(FrameLinks::address(frame), 4 * cache_line);
   asio::detail::awaitable_frame_base<asio::any_io_executor>* entry = thread->entry_point();
   auto* caller = FrameLinks::caller(frame);
   if (caller != nullptr && caller != entry) warm.add(FrameLinks::address(caller), 2 * cache_line);

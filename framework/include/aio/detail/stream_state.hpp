@@ -47,16 +47,17 @@ class ReadingScope {
   StreamState& st_;
 };
 
-// `co_await read_in_place<T>(st, result)` inside an asio::awaitable<T>
-// coroutine, when st.transport->speculative(): one read into the stream's
-// buffer (or into dst/cap), with no coroutine frame of its own, and with the
-// entry cancellation check (see start_read_in_place). The awaitable holds
-// two to four pointers, so the awaiting frame stays small (g++ keeps every
-// awaiter of a coroutine in its frame).
+// `co_await read_in_place<T>(st)` inside an asio::awaitable<T> coroutine
+// holding a ReadingScope, when st.transport->speculative(): one read into
+// the stream's buffer (or into dst/cap), with no coroutine frame of its
+// own, and with the entry cancellation check (see start_read_in_place); the
+// outcome is in st.read_result afterwards. The operation lives in
+// st.read_op. The awaitable holds one to three words, so the awaiting frame
+// stays small (g++ keeps every awaiter of a coroutine in its frame).
 template <class T>
-[[nodiscard]] auto read_in_place(StreamState& st, ReadResult& out, ReadOpStorage<T>& op);
+[[nodiscard]] auto read_in_place(StreamState& st);
 template <class T>
-[[nodiscard]] auto read_in_place(StreamState& st, ReadResult& out, ReadOpStorage<T>& op, char* dst, std::size_t cap);
+[[nodiscard]] auto read_in_place(StreamState& st, char* dst, std::size_t cap);
 
 class StreamState : public std::enable_shared_from_this<StreamState> {
  public:
@@ -198,6 +199,14 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   std::size_t whead = 0;
   std::size_t inflight_ = 0;  // TLS: bytes the async write in flight holds (in flush_loop's frame)
 
+ public:
+  // The socket read in flight (read_in_place; one reader at a time): its
+  // outcome and its operation, here next to the members its completion
+  // touches rather than in the reading coroutine's frame.
+  ReadResult read_result;
+  ReadOpStorage read_op;
+
+ private:
   // ---- cold: not touched per message ----
   std::size_t high_ = 64 * 1024;
   std::size_t low_ = 16 * 1024;
@@ -215,24 +224,26 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 };
 
 template <class T>
-auto read_in_place(StreamState& st, ReadResult& out, ReadOpStorage<T>& op) {
-  return [st = &st, out = &out, op = &op](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
+auto read_in_place(StreamState& st) {
+  return [st = &st](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
     // An empty buffer goes back to the pool now: the read may wait without a
     // speculative recv (epoll_hints.hpp), and an idle reader holds no chunk;
     // the operation takes one only when bytes are there.
     st->rbuf.release_if_empty();
     ReactorSocketRef sock;
     st->transport->reactor_socket(sock);
-    return start_read_in_place<T>(frame, sock, ReadTarget{&st->rbuf, nullptr, 0}, out, st->warm_list(false), op);
+    return start_read_in_place<T>(frame, sock, ReadTarget{&st->rbuf, nullptr, 0}, &st->read_result, st->warm_list(false),
+                                  &st->read_op);
   };
 }
 
 template <class T>
-auto read_in_place(StreamState& st, ReadResult& out, ReadOpStorage<T>& op, char* dst, std::size_t cap) {
-  return [st = &st, out = &out, op = &op, dst, cap](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
+auto read_in_place(StreamState& st, char* dst, std::size_t cap) {
+  return [st = &st, dst, cap](asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) {
     ReactorSocketRef sock;
     st->transport->reactor_socket(sock);
-    return start_read_in_place<T>(frame, sock, ReadTarget{nullptr, dst, cap}, out, st->warm_list(true), op);
+    return start_read_in_place<T>(frame, sock, ReadTarget{nullptr, dst, cap}, &st->read_result, st->warm_list(true),
+                                  &st->read_op);
   };
 }
 
