@@ -106,6 +106,8 @@ class Registry {
   void remove_collect_hook(const void* key);
 
   // The underlying prometheus::Registry, for code that wants prometheus-cpp itself.
+  // Collecting it directly skips the collect hooks: ServerMetrics' byte
+  // counts are then as of the last scrape or serialize().
   void* native() noexcept;
 
  private:

@@ -125,11 +125,7 @@ class WarmList {
   }
 
   [[gnu::always_inline]] void prefetch() const noexcept {
-    for (const auto range : at_) {
-      if (range == 0) break;
-      const auto* first = reinterpret_cast<const char*>(range & ~(cache_line - 1));
-      prefetch_range(first, ((range & (cache_line - 1)) + 1) * cache_line);
-    }
+    for (std::size_t i = 0; i < capacity && at_[i] != 0; ++i) prefetch_range(first_line(i), lines(i) * cache_line);
   }
 
   std::size_t size() const noexcept {
@@ -149,7 +145,8 @@ class WarmList {
 
 // How much of a read buffer's owner follows the buffer and is touched per
 // read and write: StreamState keeps its ReadBuffer first among its hot
-// members (stream_state.hpp), so this covers them.
+// members and the read's result right after them (stream_state.hpp), so
+// this covers both; the operation after them prefetches itself.
 inline constexpr std::size_t read_buffer_owner_hot_bytes = 176;
 
 // The coroutine frames of an Asio coroutine stack. awaitable_frame_base keeps
@@ -313,8 +310,8 @@ class SocketReadOp final : public SocketReadOpBase {
 
   // Completes (owner set) or destroys (the loop shutting down) the
   // operation. Either way the operation ends here, before the upcall: the
-  // handler is moved out first, and resuming the coroutine may free the
-  // frame the operation lives in.
+  // handler is moved out first, and resuming the coroutine (or destroying
+  // its stack) may free the stream state the operation lives in.
   static void do_complete(void* owner, asio::detail::operation* base, const std::error_code& /*ec*/,
                           std::size_t /*bytes_transferred*/) {
     auto* o = static_cast<SocketReadOp*>(base);

@@ -86,7 +86,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     if (error) std::rethrow_exception(error);
   }
 
-
   // ---- writing (asyncio's transport + StreamWriter) ----
   void write(std::string_view data);
   void writelines(std::span<const std::string_view> parts);
@@ -106,13 +105,11 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   asio::awaitable<void> wait_closed();
   asio::any_io_executor executor() const { return transport ? transport->get_executor() : asio::any_io_executor(); }
 
-
   void arm_idle_timer(std::chrono::steady_clock::duration idle);
   // Called when the handler returns; detaches from the server if closed.
   void mark_handler_done();
   // Loses the connection: closes the transport, wakes everybody.
   void connection_lost(std::exception_ptr err);
-
 
   // What a read's completion and the next write touch of this connection
   // (socket_read_op.hpp's WarmList): the transport object, and this
@@ -145,7 +142,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void start_flush();
   static asio::awaitable<void> flush_loop(std::shared_ptr<StreamState> self);
   void schedule_idle_check(std::chrono::steady_clock::time_point when);
-
 
   // Rarely used parts, allocated on first use, so that an idle connection
   // does not carry them: the four wait lists (most connections never park
