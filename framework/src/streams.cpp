@@ -126,31 +126,34 @@ Task<std::string> StreamReader::readexactly(std::ptrdiff_t n) {
   co_return data;
 }
 
-// read_some and read_into are the hot paths: a plain socket is read right
-// here (one frame plus one reactor operation, no helper coroutine on the way:
-// the cancellation checks are inline), anything else through wait_for_data.
-// The state is held by reference: the caller's reader owns it for as long as
-// this coroutine runs.
-Task<std::string_view> StreamReader::read_some() {
-  StreamState& st = *st_;
+namespace {
+
+// read_some() when the stream state's frame is taken (a second read created
+// before the first is awaited): the same steps as an ordinary coroutine.
+// The state is held by reference: the caller's reader owns it for as long
+// as this coroutine runs.
+Task<std::string_view> read_some_in_own_frame(StreamState& st) {
   st.raise_if_error();
-  if (st.rbuf.empty() && !st.eof) {
-    if (!st.transport || st.lost || !st.transport->speculative()) {
-      co_await st.wait_for_data("read_some");
-    } else {
-      detail::ReadingScope scope(st, "read_some");
-      co_await detail::read_in_place<std::string_view>(st);
-      if (StreamState::read_cancelled(st.read_result)) co_await detail::check_cancelled();
-      st.complete_read(st.read_result);
-      st.raise_if_error();
-    }
-  }
+  if (st.rbuf.empty() && !st.eof) co_await st.wait_for_data("read_some");
   const auto view = st.rbuf.view();
-  // Consumed now; the bytes stay in place until the next call refills.
   st.rbuf.consume(view.size());
   co_return view;
 }
 
+}  // namespace
+
+// read_some is the echo path's one wait: its frame lives in the stream
+// state, and a plain socket is read right from it (read_some_frame.hpp).
+Task<std::string_view> StreamReader::read_some() {
+  StreamState& st = *st_;
+  if (st.read_some_frame.idle()) return st.read_some_frame.start(st);
+  return read_some_in_own_frame(st);
+}
+
+// read_into reads a plain socket right here (one frame plus one reactor
+// operation, no helper coroutine on the way: the cancellation checks are
+// inline), anything else through wait_for_data. The state is held by
+// reference: the caller's reader owns it for as long as this coroutine runs.
 Task<std::size_t> StreamReader::read_into(std::span<char> dst) {
   StreamState& st = *st_;
   st.raise_if_error();

@@ -27,15 +27,19 @@ bool would_block(const std::error_code& ec) {
 
 }  // namespace
 
-ReadingScope::ReadingScope(StreamState& s, const char* func) : st_(s) {
-  if (st_.reading)
+ReadingScope::ReadingScope(StreamState& s, const char* func) : st_(s) { st_.begin_reading(func); }
+
+ReadingScope::~ReadingScope() { st_.end_reading(); }
+
+void StreamState::begin_reading(const char* func) {
+  if (reading)
     throw RuntimeError(std::string(func) + "() called while another coroutine is already waiting for incoming data");
-  st_.reading = true;
+  reading = true;
 }
 
-ReadingScope::~ReadingScope() {
-  st_.reading = false;
-  st_.rbuf.release_if_empty();
+void StreamState::end_reading() noexcept {
+  reading = false;
+  rbuf.release_if_empty();
 }
 
 StreamState::StreamState(std::size_t lim) : limit(lim) {}

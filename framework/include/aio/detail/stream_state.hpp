@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include <aio/detail/buffer.hpp>
+#include <aio/detail/read_some_frame.hpp>
 #include <aio/detail/transport.hpp>
 #include <aio/detail/wait_list.hpp>
 
@@ -69,11 +70,16 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 
   // ---- reading (asyncio's StreamReader) ----
   // Waits until more data, EOF or an error is there; rethrows the error.
-  // The hot paths (read_some, read_into) inline the same steps: a
-  // ReadingScope, read_in_place() (which checks cancellation), then
-  // read_cancelled() and complete_read(), so that one coroutine frame and
-  // one reactor operation are all a read costs.
+  // The hot paths take the same steps inline (a ReadingScope,
+  // read_in_place(), which checks cancellation, then read_cancelled() and
+  // complete_read()): read_into in its own coroutine frame, read_some in
+  // read_some_frame below, so that a read costs one reactor operation and
+  // at most one frame.
   asio::awaitable<void> wait_for_data(const char* func);
+  // What ReadingScope does, for read_some's frame: one waiting reader at a
+  // time (RuntimeError naming `func` otherwise).
+  void begin_reading(const char* func);
+  void end_reading() noexcept;
   // True when a read ended because it was cancelled (or the socket closed):
   // the caller raises CancelledError if its task has a cancellation pending.
   static bool read_cancelled(const ReadResult& r) noexcept { return r.ec == asio::error::operation_aborted; }
@@ -201,6 +207,8 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   // touches rather than in the reading coroutine's frame.
   ReadResult read_result;
   ReadOpStorage read_op;
+  // StreamReader::read_some()'s coroutine frame (read_some_frame.hpp).
+  ReadSomeFrame read_some_frame;
 
  private:
   // ---- cold: not touched per message ----
