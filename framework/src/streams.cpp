@@ -142,8 +142,8 @@ Task<std::string_view> read_some_in_own_frame(StreamState& st) {
 
 }  // namespace
 
-// read_some is the echo path's one wait: its frame lives in the stream
-// state, and a plain socket is read right from it (read_some_frame.hpp).
+// read_some is the echo path's wait for data: its frame lives in the stream
+// state, and a plain socket is read right from it (stream_frames.hpp).
 Task<std::string_view> StreamReader::read_some() {
   StreamState& st = *st_;
   if (st.read_some_frame.idle()) return st.read_some_frame.start(st);
@@ -227,14 +227,29 @@ void StreamWriter::release() noexcept {
 void StreamWriter::write(std::string_view data) { st_->write(data); }
 void StreamWriter::writelines(std::span<const std::string_view> parts) { st_->writelines(parts); }
 
-// The fast path (nothing to wait for) is this one frame. The state is held
+namespace {
+
+// drain() when the stream state's frame is taken (a second drain created
+// before the first is awaited), as an ordinary coroutine. The state is held
 // by reference: the caller's writer owns it while this coroutine runs.
-Task<void> StreamWriter::drain() {
-  StreamState& st = *st_;
-  if (detail::cancel_requested(co_await asio::this_coro::cancellation_state)) co_await detail::raise_cancelled();
+Task<void> drain_in_own_frame(StreamState& st) {
+  // Two statements: with the co_await inside the if's condition, g++ 12.2
+  // resumed this coroutine after its end (SIGILL) once a drainer woke.
+  const auto cs = co_await asio::this_coro::cancellation_state;
+  if (detail::cancel_requested(cs)) co_await detail::raise_cancelled();
   st.raise_if_error();
   if (st.drain_ready()) co_return;
   co_await st.drain_wait();
+}
+
+}  // namespace
+
+// drain is the echo path's other wait: its frame lives in the stream state
+// (stream_frames.hpp).
+Task<void> StreamWriter::drain() {
+  StreamState& st = *st_;
+  if (st.drain_frame.idle()) return st.drain_frame.start(st);
+  return drain_in_own_frame(st);
 }
 
 void StreamWriter::set_write_buffer_limits(std::size_t high) { st_->set_write_buffer_limits(high, high / 4); }

@@ -19,7 +19,7 @@
 #include <string_view>
 
 #include <aio/detail/buffer.hpp>
-#include <aio/detail/read_some_frame.hpp>
+#include <aio/detail/stream_frames.hpp>
 #include <aio/detail/transport.hpp>
 #include <aio/detail/wait_list.hpp>
 
@@ -207,8 +207,10 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   // touches rather than in the reading coroutine's frame.
   ReadResult read_result;
   ReadOpStorage read_op;
-  // StreamReader::read_some()'s coroutine frame (read_some_frame.hpp).
+  // The frames of StreamReader::read_some() and StreamWriter::drain()
+  // (stream_frames.hpp).
   ReadSomeFrame read_some_frame;
+  DrainFrame drain_frame;
 
  private:
   // ---- cold: not touched per message ----

@@ -1,49 +1,32 @@
-// aio/detail/read_some_frame.hpp: read_some()'s frame in the stream state,
-// over real sockets and fed readers, and the coroutine frame layout it
-// relies on.
+// aio/detail/stream_frames.hpp: the frames of read_some() and drain() in
+// the stream state, over real sockets and fed readers.
 #include <harness.hpp>
 
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <coroutine>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
 #include <string>
 #include <utility>
 
 #include <aio/connection.hpp>
-#include <aio/detail/read_some_frame.hpp>
+#include <aio/detail/stream_frames.hpp>
 #include <aio/detail/stream_state.hpp>
+#include <aio/runners.hpp>
 #include <aio/streams.hpp>
 #include <aio/timeouts.hpp>
 
 using namespace std::chrono_literals;
 using aio::StreamReader;
 using aio::Task;
-using aio::detail::CoroutineFrameHeader;
+using aio::StreamWriter;
 using aio::test::caught;
 using aio::test::run_test;
 
 namespace {
-
-// A coroutine that counts its resumptions.
-struct Counting {
-  struct promise_type {
-    int* resumed = nullptr;
-    Counting get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_always final_suspend() noexcept { return {}; }
-    void return_void() {}
-    void unhandled_exception() {}
-  };
-  std::coroutine_handle<promise_type> handle;
-};
-
-Counting count_resumptions(int* resumed) {
-  for (;;) {
-    co_await std::suspend_always{};
-    ++*resumed;
-  }
-}
 
 bool frame_idle(const StreamReader& r) { return r.state()->read_some_frame.idle(); }
 
@@ -54,27 +37,6 @@ std::pair<int, int> socket_pair() {
 }
 
 }  // namespace
-
-TEST_CASE("a coroutine handle resumes and destroys through the first two words of its frame") {
-  // This compiler's own frames start with them...
-  int resumed = 0;
-  auto c = count_resumptions(&resumed);
-  c.handle.resume();  // runs to the first co_await
-  auto* real = static_cast<CoroutineFrameHeader*>(c.handle.address());
-  real->resume(c.handle.address());
-  CHECK(resumed == 1);
-  c.handle.destroy();
-
-  // ...and a handle made from a header calls through it.
-  static int resumes = 0, destroys = 0;
-  CoroutineFrameHeader fake{[](void*) { ++resumes; }, [](void*) { ++destroys; }};
-  auto h = std::coroutine_handle<>::from_address(&fake);
-  h.resume();
-  h.resume();
-  h.destroy();
-  CHECK(resumes == 2);
-  CHECK(destroys == 1);
-}
 
 TEST_CASE("read_some runs in the stream state's frame, which is idle again once the read is awaited",
           "[streams]") {
@@ -170,6 +132,100 @@ TEST_CASE("a read_some cancelled in its frame raises CancelledError and gives th
     CHECK((co_await caught<aio::RuntimeError>(r.read_some())).has_value());
     REQUIRE(::write(peer, "xyz", 3) == 3);
     CHECK(co_await h.join() == "xyz");
+    ::close(peer);
+  }());
+}
+
+// ---- drain ----
+
+namespace {
+
+bool drain_idle(const StreamWriter& w) { return w.state()->drain_frame.idle(); }
+
+// Reads and counts what arrives on `fd` until EOF.
+std::size_t read_all(int fd) {
+  std::size_t total = 0;
+  char buf[64 * 1024];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) total += static_cast<std::size_t>(n);
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("drain runs in the stream state's frame: at once when nothing is paused, above it when it must wait",
+          "[streams]") {
+  run_test([]() -> Task<> {
+    auto [fd, peer] = socket_pair();
+    auto conn = co_await aio::open_connection(fd);
+    StreamWriter& w = conn.second;
+    w.write("hello");
+    co_await w.drain();
+    CHECK(drain_idle(w));
+
+    // The peer does not read: the writer pauses above the high-water mark.
+    w.set_write_buffer_limits(16 * 1024);
+    const std::string chunk(64 * 1024, 'd');
+    std::size_t sent = 5;
+    while (w.get_write_buffer_size() <= 16 * 1024) {
+      w.write(chunk);
+      sent += chunk.size();
+    }
+    auto h = aio::create_task(w.drain());
+    co_await aio::sleep(1ms);
+    CHECK_FALSE(h.done());
+    CHECK_FALSE(drain_idle(w));  // drain_wait runs above it
+    // A second drain while the frame is taken waits in its own frame.
+    auto second = aio::create_task(w.drain());
+    std::size_t got = 0;
+    auto reader = aio::create_task(aio::to_thread([fd = peer, &got] { got = read_all(fd); }));
+    co_await aio::wait_for(h.join(), 5s);
+    co_await aio::wait_for(second.join(), 5s);
+    CHECK(drain_idle(w));
+    w.close();
+    co_await w.wait_closed();
+    co_await reader.join();
+    CHECK(got == sent);
+    ::close(peer);
+  }());
+}
+
+TEST_CASE("a drain with a cancellation pending raises CancelledError from its frame", "[streams][cancel]") {
+  run_test([]() -> Task<> {
+    auto [fd, peer] = socket_pair();
+    auto conn = co_await aio::open_connection(fd);
+    StreamWriter& w = conn.second;
+    bool cancel_sent = false, drained = false;
+    auto body = [&]() -> Task<> {
+      auto ex = co_await asio::this_coro::executor;
+      // Not an aio wait: the cancel() below arrives while the task sits here.
+      while (!cancel_sent) co_await asio::post(ex, asio::use_awaitable);
+      w.write("x");
+      co_await w.drain();
+      drained = true;
+    };
+    auto h = aio::create_task(body());
+    co_await aio::sleep(0s);
+    h.cancel();
+    cancel_sent = true;
+    CHECK((co_await caught<aio::CancelledError>(aio::wait_for(h.join(), 5s))).has_value());
+    CHECK_FALSE(drained);
+    CHECK(drain_idle(w));
+    co_await w.drain();  // one cancel(), one CancelledError
+    ::close(peer);
+  }());
+}
+
+TEST_CASE("a drain dropped while it waits gives the frame back", "[streams]") {
+  run_test([]() -> Task<> {
+    auto [fd, peer] = socket_pair();
+    auto conn = co_await aio::open_connection(fd);
+    StreamWriter& w = conn.second;
+    w.set_write_buffer_limits(16 * 1024);
+    const std::string chunk(64 * 1024, 'd');
+    while (w.get_write_buffer_size() <= 16 * 1024) w.write(chunk);
+    CHECK((co_await caught<aio::TimeoutError>(aio::wait_for(w.drain(), 10ms))).has_value());
+    CHECK(drain_idle(w));
+    w.abort();
     ::close(peer);
   }());
 }
