@@ -73,6 +73,11 @@ void ReadSomeFrame::end_reading() noexcept {
 }
 
 // ---------------------------------------------------------------- drain
+
+DrainFrame& DrainFrame::this_thread() noexcept {
+  thread_local DrainFrame frame;
+  return frame;
+}
 //
 // The coroutine it replaces:
 //   if (cancellation pending) raise CancelledError;

@@ -229,8 +229,8 @@ void StreamWriter::writelines(std::span<const std::string_view> parts) { st_->wr
 
 namespace {
 
-// drain() when the stream state's frame is taken (a second drain created
-// before the first is awaited), as an ordinary coroutine. The state is held
+// drain() when the thread's frame is taken (a drain waits in it, or was
+// created and not yet awaited), as an ordinary coroutine. The state is held
 // by reference: the caller's writer owns it while this coroutine runs.
 Task<void> drain_in_own_frame(StreamState& st) {
   // Two statements: with the co_await inside the if's condition, g++ 12.2
@@ -244,11 +244,12 @@ Task<void> drain_in_own_frame(StreamState& st) {
 
 }  // namespace
 
-// drain is the echo path's other wait: its frame lives in the stream state
+// drain is the echo path's other wait: it runs in its thread's frame
 // (stream_frames.hpp).
 Task<void> StreamWriter::drain() {
   StreamState& st = *st_;
-  if (st.drain_frame.idle()) return st.drain_frame.start(st);
+  auto& frame = detail::DrainFrame::this_thread();
+  if (frame.idle()) return frame.start(st);
   return drain_in_own_frame(st);
 }
 

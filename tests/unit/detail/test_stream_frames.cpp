@@ -140,7 +140,7 @@ TEST_CASE("a read_some cancelled in its frame raises CancelledError and gives th
 
 namespace {
 
-bool drain_idle(const StreamWriter& w) { return w.state()->drain_frame.idle(); }
+bool drain_idle() { return aio::detail::DrainFrame::this_thread().idle(); }
 
 // Reads and counts what arrives on `fd` until EOF.
 std::size_t read_all(int fd) {
@@ -152,7 +152,7 @@ std::size_t read_all(int fd) {
 
 }  // namespace
 
-TEST_CASE("drain runs in the stream state's frame: at once when nothing is paused, above it when it must wait",
+TEST_CASE("drain runs in the thread's frame: at once when nothing is paused, above it when it must wait",
           "[streams]") {
   run_test([]() -> Task<> {
     auto [fd, peer] = socket_pair();
@@ -160,7 +160,7 @@ TEST_CASE("drain runs in the stream state's frame: at once when nothing is pause
     StreamWriter& w = conn.second;
     w.write("hello");
     co_await w.drain();
-    CHECK(drain_idle(w));
+    CHECK(drain_idle());
 
     // The peer does not read: the writer pauses above the high-water mark.
     w.set_write_buffer_limits(16 * 1024);
@@ -173,14 +173,14 @@ TEST_CASE("drain runs in the stream state's frame: at once when nothing is pause
     auto h = aio::create_task(w.drain());
     co_await aio::sleep(1ms);
     CHECK_FALSE(h.done());
-    CHECK_FALSE(drain_idle(w));  // drain_wait runs above it
+    CHECK_FALSE(drain_idle());  // drain_wait runs above it
     // A second drain while the frame is taken waits in its own frame.
     auto second = aio::create_task(w.drain());
     std::size_t got = 0;
     auto reader = aio::create_task(aio::to_thread([fd = peer, &got] { got = read_all(fd); }));
     co_await aio::wait_for(h.join(), 5s);
     co_await aio::wait_for(second.join(), 5s);
-    CHECK(drain_idle(w));
+    CHECK(drain_idle());
     w.close();
     co_await w.wait_closed();
     co_await reader.join();
@@ -209,7 +209,7 @@ TEST_CASE("a drain with a cancellation pending raises CancelledError from its fr
     cancel_sent = true;
     CHECK((co_await caught<aio::CancelledError>(aio::wait_for(h.join(), 5s))).has_value());
     CHECK_FALSE(drained);
-    CHECK(drain_idle(w));
+    CHECK(drain_idle());
     co_await w.drain();  // one cancel(), one CancelledError
     ::close(peer);
   }());
@@ -224,8 +224,35 @@ TEST_CASE("a drain dropped while it waits gives the frame back", "[streams]") {
     const std::string chunk(64 * 1024, 'd');
     while (w.get_write_buffer_size() <= 16 * 1024) w.write(chunk);
     CHECK((co_await caught<aio::TimeoutError>(aio::wait_for(w.drain(), 10ms))).has_value());
-    CHECK(drain_idle(w));
+    CHECK(drain_idle());
     w.abort();
     ::close(peer);
+  }());
+}
+
+TEST_CASE("a drain waiting in the thread's frame does not hold up another connection's drain", "[streams]") {
+  run_test([]() -> Task<> {
+    auto [fd1, peer1] = socket_pair();
+    auto [fd2, peer2] = socket_pair();
+    auto slow = co_await aio::open_connection(fd1);
+    auto fast = co_await aio::open_connection(fd2);
+    StreamWriter& w1 = slow.second;
+    StreamWriter& w2 = fast.second;
+    w1.set_write_buffer_limits(16 * 1024);
+    const std::string chunk(64 * 1024, 's');
+    while (w1.get_write_buffer_size() <= 16 * 1024) w1.write(chunk);
+    auto waiting = aio::create_task(w1.drain());
+    co_await aio::sleep(1ms);
+    CHECK_FALSE(drain_idle());
+    w2.write("quick");
+    co_await aio::wait_for(w2.drain(), 1s);
+    char buf[8];
+    CHECK(::read(peer2, buf, sizeof buf) == 5);
+    CHECK_FALSE(waiting.done());
+    w1.abort();
+    CHECK((co_await caught<aio::ConnectionResetError>(aio::wait_for(waiting.join(), 1s))).has_value());
+    CHECK(drain_idle());
+    ::close(peer1);
+    ::close(peer2);
   }());
 }

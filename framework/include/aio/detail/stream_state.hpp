@@ -207,10 +207,8 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   // touches rather than in the reading coroutine's frame.
   ReadResult read_result;
   ReadOpStorage read_op;
-  // The frames of StreamReader::read_some() and StreamWriter::drain()
-  // (stream_frames.hpp).
+  // StreamReader::read_some()'s frame (stream_frames.hpp).
   ReadSomeFrame read_some_frame;
-  DrainFrame drain_frame;
 
  private:
   // ---- cold: not touched per message ----
