@@ -243,8 +243,10 @@ TEST_CASE("ten concurrent drainers are all released when the peer reads", "[serv
     }
     int released = 0;
     std::vector<aio::TaskHandle<void>> drainers;
+    // Named first: clang 14 does not let a lambda capture a structured binding.
+    StreamWriter& writer = w;
     auto drain_one = [&]() -> Task<> {
-      co_await w.drain();
+      co_await writer.drain();
       ++released;
     };
     for (int i = 0; i < 10; ++i) drainers.push_back(aio::create_task(drain_one()));

@@ -22,6 +22,10 @@
 //
 // Concurrency: loop-local; one coroutine may wait on a reader at a time
 // (RuntimeError otherwise); any number may wait in drain().
+//
+// Lifetime: a Task returned by a reader's or writer's method refers to the
+// connection's state; await it (or drop it) while a handle onto that
+// connection is still alive, as with any coroutine that refers to an object.
 #pragma once
 
 #include <chrono>

@@ -267,6 +267,9 @@ class SocketReadOpBase : public asio::detail::reactor_op {
 // echoed message). Any other operation of the task emplaces its own
 // handler over it, as usual.
 struct SocketReadCancellation {
+  // A constructor, not an aggregate: emplace() constructs with parentheses,
+  // which clang 14 does not accept for aggregates.
+  explicit SocketReadCancellation(const ReactorSocketRef& s) noexcept : sock(s) {}
   ReactorSocketRef sock;
   bool pending = true;
   void operator()(asio::cancellation_type type) {
