@@ -15,7 +15,9 @@
 // its handle points at them. So resuming "the coroutine" runs the derived
 // class's step(), a small state machine doing what the coroutine did, and
 // destroying it makes the frame idle for the next call instead of freeing
-// it. test_inline_frame.cpp checks the layout.
+// it. test_inline_frame.cpp checks the layout. Written against Asio 1.22's
+// awaitable_frame (Debian 12's libasio-dev), like socket_read_op.hpp and
+// epoll_hints.cpp: recheck all three when Asio changes.
 //
 // One frame per owner (the stream state): the call uses it when it is idle
 // and falls back to an ordinary coroutine otherwise (a second Task created
