@@ -3,7 +3,6 @@
 
 #include <exception>
 
-#include <aio/detail/socket_read_op.hpp>
 #include <aio/detail/stream_state.hpp>
 #include <aio/exceptions.hpp>
 
@@ -33,12 +32,8 @@ void ReadSomeFrame::step() noexcept {
           st.begin_reading("read_some");
           reading_ = true;
           stage_ = Stage::running;
-          // An empty buffer goes back to the pool: an idle reader holds no chunk.
-          st.rbuf.release_if_empty();
-          ReactorSocketRef sock;
-          st.transport->reactor_socket(sock);
-          start_read_in_place<std::string_view>(&promise_, sock, ReadTarget{&st.rbuf, nullptr, 0}, &st.read_result,
-                                                st.warm_list(false), &st.read_op);
+          // What `co_await read_in_place(st)` runs once suspended.
+          read_in_place<std::string_view>(st)(&promise_);
           return;
         }
         break;

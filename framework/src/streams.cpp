@@ -3,7 +3,6 @@
 
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/stream.hpp>
-#include <asio/this_coro.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -227,30 +226,15 @@ void StreamWriter::release() noexcept {
 void StreamWriter::write(std::string_view data) { st_->write(data); }
 void StreamWriter::writelines(std::span<const std::string_view> parts) { st_->writelines(parts); }
 
-namespace {
-
-// drain() when the thread's frame is taken (a drain waits in it, or was
-// created and not yet awaited), as an ordinary coroutine. The state is held
-// by reference: the caller's writer owns it while this coroutine runs.
-Task<void> drain_in_own_frame(StreamState& st) {
-  // Two statements: with the co_await inside the if's condition, g++ 12.2
-  // resumed this coroutine after its end (SIGILL) once a drainer woke.
-  const auto cs = co_await asio::this_coro::cancellation_state;
-  if (detail::cancel_requested(cs)) co_await detail::raise_cancelled();
-  st.raise_if_error();
-  if (st.drain_ready()) co_return;
-  co_await st.drain_wait();
-}
-
-}  // namespace
-
 // drain is the echo path's other wait: it runs in its thread's frame
 // (stream_frames.hpp).
 Task<void> StreamWriter::drain() {
   StreamState& st = *st_;
   auto& frame = detail::DrainFrame::this_thread();
   if (frame.idle()) return frame.start(st);
-  return drain_in_own_frame(st);
+  // The frame is taken (a drain waits in it, or was created and not yet
+  // awaited): the same steps as an ordinary coroutine.
+  return st.drain();
 }
 
 void StreamWriter::set_write_buffer_limits(std::size_t high) { st_->set_write_buffer_limits(high, high / 4); }
