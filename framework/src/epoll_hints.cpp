@@ -1,10 +1,10 @@
-// EPOLLRDHUP registration and the last reported event mask
+// A socket's epoll registration pointed at aio's events
 // (detail/epoll_hints.hpp), and where a cancellation slot keeps its handler
 // (cancellation_slot_word, detail/socket_read_op.hpp).
 //
 // Asio keeps what we need in private members (the epoll descriptor, a
-// descriptor's registered events, the last event mask in the descriptor's
-// scheduler_operation base, a cancellation slot's handler pointer). They
+// descriptor's registered events and descriptor, a cancellation slot's
+// handler pointer). They
 // are reached with the explicit-instantiation rule ([temp.spec]/6: access
 // is not checked for the names in an explicit instantiation), confined to
 // this file and checked against Asio 1.22.
@@ -42,7 +42,6 @@ namespace {
 
 using Reactor = asio::detail::epoll_reactor;
 using DescriptorState = Reactor::descriptor_state;
-using Operation = asio::detail::scheduler_operation;
 
 struct EpollFd {
   using type = int Reactor::*;
@@ -56,39 +55,27 @@ struct Descriptor {
   using type = int DescriptorState::*;
   friend type member_of(Descriptor);
 };
-struct LastEvents {
-  using type = unsigned int Operation::*;
-  friend type member_of(LastEvents);
-};
 
 template struct Grant<EpollFd, &Reactor::epoll_fd_>;
 template struct Grant<Registered, &DescriptorState::registered_events_>;
 template struct Grant<Descriptor, &DescriptorState::descriptor_>;
-template struct Grant<LastEvents, &Operation::task_result_>;
-
-// descriptor_state derives privately from scheduler_operation; a C-style
-// cast is the one conversion that may name an inaccessible base.
-Operation* as_operation(DescriptorState* d) noexcept { return (Operation*)d; }  // NOLINT
 
 }  // namespace
 
-bool watch_peer_shutdown(asio::detail::reactor& reactor, asio::detail::reactor::per_descriptor_data state) noexcept {
+bool redirect_events(asio::detail::reactor& reactor, asio::detail::reactor::per_descriptor_data state,
+                     void* target) noexcept {
   if (state == nullptr) return false;
   auto& registered = state->*member_of(Registered{});
-  if (registered & EPOLLRDHUP) return true;
   epoll_event ev{};
-  ev.events = registered | EPOLLRDHUP;
-  ev.data.ptr = state;
+  // EPOLLOUT from the start, as an epoll server in C registers it: an edge
+  // comes only when the kernel frees send space after a write that did not
+  // fit, so a ping-pong connection gets no extra events.
+  ev.events = registered | EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLERR | EPOLLHUP | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = target != nullptr ? target : state;
   if (::epoll_ctl(reactor.*member_of(EpollFd{}), EPOLL_CTL_MOD, state->*member_of(Descriptor{}), &ev) != 0)
     return false;
-  registered |= EPOLLRDHUP;
+  registered = ev.events;
   return true;
-}
-
-bool short_read_drains(asio::detail::reactor::per_descriptor_data state) noexcept {
-  if (state == nullptr || (state->*member_of(Registered{}) & EPOLLRDHUP) == 0) return false;
-  const unsigned int last = as_operation(state)->*member_of(LastEvents{});
-  return (last & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
 }
 
 }  // namespace aio::detail
@@ -97,8 +84,9 @@ bool short_read_drains(asio::detail::reactor::per_descriptor_data state) noexcep
 
 namespace aio::detail {
 
-bool watch_peer_shutdown(asio::detail::reactor&, asio::detail::reactor::per_descriptor_data) noexcept { return false; }
-bool short_read_drains(asio::detail::reactor::per_descriptor_data) noexcept { return false; }
+bool redirect_events(asio::detail::reactor&, asio::detail::reactor::per_descriptor_data, void*) noexcept {
+  return false;
+}
 
 }  // namespace aio::detail
 

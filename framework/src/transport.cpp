@@ -4,6 +4,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/detail/reactive_wait_op.hpp>
 #include <asio/execution/context.hpp>
 #include <asio/post.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -17,8 +18,9 @@
 #include <openssl/ssl.h>
 
 #include <span>
+#include <utility>
 
-#include <aio/detail/epoll_hints.hpp>
+#include <aio/detail/socket_events.hpp>
 #include <aio/exceptions.hpp>
 #include <aio/use_task.hpp>
 
@@ -38,9 +40,9 @@ class ReactorSocket : public Socket {
 
   // The socket's current descriptor (-1 and no reactor data once closed or
   // moved from: the reactor then completes reads with bad_descriptor).
-  ReactorSocketRef reactor_ref(asio::detail::reactor& reactor) {
+  ReactorSocketRef reactor_ref(asio::detail::reactor& reactor, SocketEvents* events) {
     auto& impl = this->impl_.get_implementation();
-    return ReactorSocketRef{&reactor, &impl.reactor_data_, impl.socket_};
+    return ReactorSocketRef{&reactor, &impl.reactor_data_, impl.socket_, events};
   }
 
   // The executor the socket stores (get_executor() returns a copy; a read
@@ -55,36 +57,56 @@ class SocketTransport final : public Transport {
     std::error_code ec;
     socket_.non_blocking(true, ec);
     reactor_ = &asio::use_service<asio::detail::reactor>(asio::query(socket_.executor_ref(), asio::execution::context));
-    const auto ref = socket_.reactor_ref(*reactor_);
-    watch_peer_shutdown(*reactor_, ref.data ? *ref.data : nullptr);
+    const auto ref = socket_.reactor_ref(*reactor_, nullptr);
+    events_ = SocketEvents::attach(*reactor_, ref.data ? *ref.data : nullptr, ref.fd);
   }
+  SocketTransport(const SocketTransport&) = delete;
+  SocketTransport& operator=(const SocketTransport&) = delete;
+  ~SocketTransport() override { detach_events(false); }
 
   asio::any_io_executor get_executor() noexcept override { return socket_.executor_ref(); }
   bool speculative() const noexcept override { return true; }
 
-  void reactor_socket(ReactorSocketRef& sock) noexcept override { sock = socket_.reactor_ref(*reactor_); }
+  void reactor_socket(ReactorSocketRef& sock) noexcept override { sock = socket_.reactor_ref(*reactor_, events_); }
 
   std::size_t try_write(const asio::const_buffer* bufs, std::size_t count, std::error_code& ec) override {
     // One buffer goes out with send(): sendmsg() costs the kernel a msghdr
     // and iovec import per call, measurable at one call per echoed message.
-    if (count == 1) return socket_.write_some(bufs[0], ec);
-    return socket_.write_some(std::span<const asio::const_buffer>(bufs, count), ec);
+    const std::size_t n = count == 1 ? socket_.write_some(bufs[0], ec)
+                                     : socket_.write_some(std::span<const asio::const_buffer>(bufs, count), ec);
+    if (ec == asio::error::would_block && events_ != nullptr) events_->write_blocked();
+    return n;
   }
 
   asio::awaitable<std::error_code> wait_writable() override {
-    auto [ec] = co_await socket_.async_wait(Socket::wait_write, as_tuple(asio::use_awaitable));
+    auto token = as_tuple(asio::use_awaitable);
+    auto [ec] = co_await asio::async_initiate<decltype(token), void(std::error_code)>(
+        [this](auto handler) { this->start_wait_writable(std::move(handler)); }, token);
     co_return ec;
   }
 
+  // Writes and waits through aio's events: asio::async_write would queue
+  // its wait on Asio's reactor state, which gets no events while aio has them.
   asio::awaitable<std::error_code> async_write_all(const char* src, std::size_t n) override {
-    auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(src, n), as_tuple(asio::use_awaitable));
-    (void)written;
-    co_return ec;
+    while (n != 0) {
+      const asio::const_buffer b(src, n);
+      std::error_code ec;
+      const std::size_t k = try_write(&b, 1, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        if (const auto wait_ec = co_await wait_writable()) co_return wait_ec;
+        continue;
+      }
+      if (ec) co_return ec;
+      src += k;
+      n -= k;
+    }
+    co_return std::error_code();
   }
 
   bool can_write_eof() const noexcept override { return true; }
   void shutdown_send(std::error_code& ec) override { socket_.shutdown(Socket::shutdown_send, ec); }
   void close() noexcept override {
+    detach_events(false);
     std::error_code ec;
     socket_.close(ec);
   }
@@ -102,8 +124,11 @@ class SocketTransport final : public Transport {
 
   int native_handle() noexcept override { return socket_.is_open() ? socket_.native_handle() : -1; }
 
+  // The socket goes to a TLS stream, which waits through Asio: its events
+  // go back to Asio's reactor state.
   asio::ip::tcp::socket* tcp_socket() noexcept override {
     if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>) {
+      detach_events(true);
       return &socket_;
     } else {
       return nullptr;
@@ -111,11 +136,35 @@ class SocketTransport final : public Transport {
   }
 
  private:
+  // Ends aio's hold on the socket's events (before a close, or with
+  // `restore` before the socket goes elsewhere); parked waits end with
+  // operation_aborted.
+  void detach_events(bool restore) noexcept {
+    if (events_ != nullptr) std::exchange(events_, nullptr)->detach(restore);
+  }
+
+  // A readiness wait, as socket.async_wait(wait_write) but through aio's
+  // events while it has them (an Asio wait would re-register the socket).
+  // The flusher that waits has no cancellation slot: close() ends the wait.
+  template <class Handler>
+  void start_wait_writable(Handler handler) {
+    if (events_ == nullptr) {
+      socket_.async_wait(Socket::wait_write, std::move(handler));
+      return;
+    }
+    using Op = asio::detail::reactive_wait_op<Handler, asio::any_io_executor>;
+    typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) Op(std::error_code(), handler, socket_.executor_ref());
+    events_->start_write_wait(p.p, false);
+    p.v = p.p = nullptr;
+  }
+
   static std::string format(const asio::ip::tcp::endpoint& ep) { return format_endpoint(ep); }
   static std::string format(const asio::local::stream_protocol::endpoint& ep) { return format_endpoint_of(ep); }
 
   ReactorSocket<Socket> socket_;
   asio::detail::reactor* reactor_ = nullptr;
+  SocketEvents* events_ = nullptr;  // null: Asio's reactor has the socket's events
 };
 
 class TlsTransport final : public Transport {

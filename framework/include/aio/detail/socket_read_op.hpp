@@ -57,7 +57,7 @@
 #include <utility>
 
 #include <aio/detail/buffer.hpp>
-#include <aio/detail/epoll_hints.hpp>
+#include <aio/detail/socket_events.hpp>
 
 namespace aio::detail {
 
@@ -163,11 +163,13 @@ struct FrameLinks : asio::detail::awaitable_frame_base<asio::any_io_executor> {
 // accesses in epoll_hints.cpp).
 const void* cancellation_slot_word(const asio::cancellation_slot& slot) noexcept;
 
-// What the operation needs from a socket: its descriptor and reactor state.
+// What the operation needs from a socket: its descriptor and reactor state,
+// and where its epoll events go when aio has them (socket_events.hpp).
 struct ReactorSocketRef {
   asio::detail::reactor* reactor = nullptr;
   asio::detail::reactor::per_descriptor_data* data = nullptr;
   asio::detail::socket_type fd = -1;
+  SocketEvents* events = nullptr;
 };
 
 class SocketReadOpBase : public asio::detail::reactor_op {
@@ -175,7 +177,7 @@ class SocketReadOpBase : public asio::detail::reactor_op {
   SocketReadOpBase(const ReactorSocketRef& sock, ReadTarget target, const WarmList& warm, perform_func_type perform_func,
                    func_type complete_func)
       : reactor_op(std::error_code(), perform_func, complete_func),
-        state_(sock.data ? *sock.data : nullptr),
+        events_(sock.events),
         fd_(sock.fd),
         cap_(static_cast<std::uint32_t>(std::min<std::size_t>(target.cap, UINT32_MAX))),
         buf_(target.buf),
@@ -230,8 +232,10 @@ class SocketReadOpBase : public asio::detail::reactor_op {
         }
         // A short read proves the socket drained only when no FIN came with
         // the data (one epoll edge for both, and no new edge follows): the
-        // last reported event mask tells (epoll_hints.hpp).
-        if (n == 0 || (n < cap && short_read_drains(o->state_))) return done_and_exhausted;
+        // last reported event mask tells (epoll_hints.hpp). Without aio's
+        // events (Asio has the socket) it is not known.
+        if (n == 0 || (n < cap && o->events_ != nullptr && o->events_->short_read_drains()))
+          return done_and_exhausted;
         return done;
       }
       if (errno == EINTR) continue;
@@ -246,7 +250,7 @@ class SocketReadOpBase : public asio::detail::reactor_op {
   }
 
  private:
-  asio::detail::reactor::per_descriptor_data state_;
+  SocketEvents* events_;
   asio::detail::socket_type fd_;
   // dst_ set: its capacity; else the size of the pool chunk to read into
   // (the buffer held nothing when the read started), or 0: buf_->prepare().
@@ -274,8 +278,13 @@ struct SocketReadCancellation {
   bool pending = true;
   void operator()(asio::cancellation_type type) {
     if (pending && (type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                            asio::cancellation_type::total)) != asio::cancellation_type::none)
-      sock.reactor->cancel_ops_by_key(sock.fd, *sock.data, asio::detail::reactor::read_op, this);
+                            asio::cancellation_type::total)) != asio::cancellation_type::none) {
+      if (sock.events != nullptr) {
+        sock.events->cancel_read(this);
+      } else {
+        sock.reactor->cancel_ops_by_key(sock.fd, *sock.data, asio::detail::reactor::read_op, this);
+      }
+    }
   }
 };
 
@@ -349,7 +358,11 @@ struct StartSocketRead {
     auto slot = asio::get_associated_cancellation_slot(handler);
     auto* op = new (storage) Op(sock, target, warm, handler);
     if (slot.is_connected()) op->cancellation_key_ = &slot.template emplace<SocketReadCancellation>(sock);
-    sock.reactor->start_op(asio::detail::reactor::read_op, sock.fd, *sock.data, op, is_continuation, true);
+    if (sock.events != nullptr) {
+      sock.events->start_read(op, is_continuation);
+    } else {
+      sock.reactor->start_op(asio::detail::reactor::read_op, sock.fd, *sock.data, op, is_continuation, true);
+    }
   }
 };
 
