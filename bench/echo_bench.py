@@ -14,6 +14,13 @@ median of those. This VM's speed drifts by 10-30% over minutes (other
 tenants); a ratio of two runs seconds apart is much steadier than a ratio
 of two medians, each over minutes. Server CPU is utime + stime from /proc/PID/stat over the
 measured window (from aio-load's "measuring" mark to its exit).
+
+The control row "epoll-again" is a second instance of the same epoll
+server, run beside the first the way aio-echo is, and paired with it the
+same way: its "vs epoll" ratios would be 1.00 on a quiet machine, so they
+show how far one run of this machine moves a ratio by itself (an A/A test).
+A cell where aio's ratio and the control's differ by less than the
+control's distance from 1.00 is within this run's noise.
 Only the processes started here are ever signalled.
 """
 import argparse
@@ -34,6 +41,7 @@ PEERS = os.path.join(HERE, "peers")
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PYTHON = "/usr/bin/python3"
+CONTROL = "epoll-again"  # the A/A control: the reference server once more (see the docstring)
 
 
 def pin(cpu, argv):
@@ -128,6 +136,7 @@ def servers(build):
         Server("aio", [os.path.join(build, "servers/echo/aio-echo"), "--host", "127.0.0.1", "--port", "0",
                        "--metrics-port", "0", "--log-level", "info"]),
         Server("epoll", [os.path.join(build, "bench/epoll_echo"), "0"]),
+        Server(CONTROL, [os.path.join(build, "bench/epoll_echo"), "0"]),
         Server("asyncio", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0"]),
         Server("uvloop", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0", "--uvloop"]),
     ]
@@ -229,7 +238,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--idle", type=int, default=10000, help="idle connections (0: skip)")
     ap.add_argument("--out", help="also write the markdown here")
-    ap.add_argument("--servers", help="comma-separated subset, e.g. aio,epoll (epoll, the reference, is always run)")
+    ap.add_argument("--servers", help="comma-separated subset, e.g. aio,epoll,epoll-again (epoll, the reference, is always run)")
     ap.add_argument("--conns", help="comma-separated connection counts (default 1,64,1000)")
     ap.add_argument("--sizes", help="comma-separated message sizes (default 64,1024,16384)")
     args = ap.parse_args()
@@ -275,7 +284,7 @@ def main():
     finally:
         for srv in all_servers:
             srv.stop()
-    idle_rows = idle_cell(build, chosen, idle, 3.0) if idle else {}
+    idle_rows = idle_cell(build, lambda: [srv for srv in chosen() if srv.name != CONTROL], idle, 3.0) if idle else {}
 
     names = [s.name for s in all_servers]
     lines = []
@@ -317,6 +326,8 @@ def main():
         lines.append("|---|---:|---:|---:|---:|---:|")
         ref = idle_rows.get("epoll", {}).get("per_conn", float("nan"))
         for n in names:
+            if n not in idle_rows:
+                continue
             row = idle_rows[n]
             lines.append(f"| {n} | {row['open']:,} | {row['rss_before'] / 2**20:.1f} MiB | "
                          f"{row['rss_after'] / 2**20:.1f} MiB | {row['per_conn']:,.0f} | {ratio(row['per_conn'], ref)} |")
