@@ -58,6 +58,7 @@
 
 #include <aio/detail/buffer.hpp>
 #include <aio/detail/socket_events.hpp>
+#include <aio/detail/syscalls.hpp>
 
 namespace aio::detail {
 
@@ -218,7 +219,7 @@ class SocketReadOpBase : public asio::detail::reactor_op {
       }
     }
     for (;;) {
-      const ssize_t r = ::recv(o->fd_, dst, cap, 0);
+      const ssize_t r = recv_once(o->fd_, dst, cap);
       if (r >= 0) {
         const auto n = static_cast<std::size_t>(r);
         o->bytes_transferred_ = n;
