@@ -29,6 +29,11 @@ template struct Grant<SlotHandler, &asio::cancellation_slot::handler_>;
 
 const void* cancellation_slot_word(const asio::cancellation_slot& slot) noexcept { return slot.*member_of(SlotHandler{}); }
 
+asio::detail::cancellation_handler_base* cancellation_slot_handler(const asio::cancellation_slot& slot) noexcept {
+  auto** where = slot.*member_of(SlotHandler{});
+  return where != nullptr ? *where : nullptr;
+}
+
 }  // namespace aio::detail
 
 #if defined(ASIO_HAS_EPOLL)

@@ -256,3 +256,40 @@ TEST_CASE("a drain waiting in the thread's frame does not hold up another connec
     ::close(peer2);
   }());
 }
+
+// A read leaves its cancellation handler in the task's slot and the next
+// read re-arms it (socket_read_op.hpp's arm_read_cancellation); another
+// wait in between puts its own handler there, and the read after it makes a
+// new one. Either way cancelling the task must end the parked read.
+TEST_CASE("cancelling a task ends its parked read, after read upon read and after another wait", "[streams][cancel]") {
+  for (const bool wait_between : {false, true}) {
+    run_test([wait_between]() -> Task<> {
+      auto [fd, peer] = socket_pair();
+      auto conn = co_await aio::open_connection(fd);
+      StreamReader& r = conn.first;
+      int reads = 0;
+      auto body = [&]() -> Task<> {
+        for (;;) {
+          auto data = co_await r.read_some();
+          if (data.empty()) co_return;
+          ++reads;
+          if (wait_between && reads == 20) co_await aio::sleep(1ms);
+        }
+      };
+      auto h = aio::create_task(body());
+      for (int i = 0; i < 20; ++i) {
+        REQUIRE(::write(peer, "ping", 4) == 4);
+        while (reads == i) co_await aio::sleep(0s);
+      }
+      co_await aio::sleep(5ms);  // parked in its 21st read
+      CHECK_FALSE(frame_idle(r));
+      h.cancel();
+      CHECK((co_await caught<aio::CancelledError>(aio::wait_for(h.join(), 5s))).has_value());
+      CHECK(frame_idle(r));
+      // The reader is free again, and a read there gets the next bytes.
+      REQUIRE(::write(peer, "pong", 4) == 4);
+      CHECK(co_await aio::wait_for(r.read_some(), 5s) == "pong");
+      ::close(peer);
+    }());
+  }
+}

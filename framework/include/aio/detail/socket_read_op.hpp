@@ -54,6 +54,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <system_error>
+#include <typeinfo>
 #include <utility>
 
 #include <aio/detail/buffer.hpp>
@@ -160,9 +161,10 @@ struct FrameLinks : asio::detail::awaitable_frame_base<asio::any_io_executor> {
 };
 
 // Where `slot` keeps its handler pointer: the word the next read's
-// emplace() reads first (defined with the other Asio private-member
-// accesses in epoll_hints.cpp).
+// emplace() reads first; and the handler it holds, or null (defined with
+// the other Asio private-member accesses in epoll_hints.cpp).
 const void* cancellation_slot_word(const asio::cancellation_slot& slot) noexcept;
+asio::detail::cancellation_handler_base* cancellation_slot_handler(const asio::cancellation_slot& slot) noexcept;
 
 // What the operation needs from a socket: its descriptor and reactor state,
 // and where its epoll events go when aio has them (socket_events.hpp).
@@ -265,12 +267,11 @@ class SocketReadOpBase : public asio::detail::reactor_op {
 // cancellation. Unlike Asio's own operations, a read leaves its handler in
 // the task's cancellation slot when it completes (`pending` false then: a
 // later cancellation is only recorded in the task's state, which the next
-// read or wait checks on entry), and the next read re-emplaces over it:
-// the slot then reuses the handler's memory, where clear() on every
-// completion and emplace() on every start gave the memory back to Asio's
-// per-thread cache and took it again (~10% of the server's user time per
-// echoed message). Any other operation of the task emplaces its own
-// handler over it, as usual.
+// read or wait checks on entry), and the next read re-arms it in place
+// (arm_read_cancellation), where clear() on every completion and emplace()
+// on every start gave the memory back to Asio's per-thread cache and took
+// it again (~10% of the server's user time per echoed message). Any other
+// operation of the task emplaces its own handler over it, as usual.
 struct SocketReadCancellation {
   // A constructor, not an aggregate: emplace() constructs with parentheses,
   // which clang 14 does not accept for aggregates.
@@ -288,6 +289,21 @@ struct SocketReadCancellation {
     }
   }
 };
+
+// The read's cancellation handler in `slot`: the one the slot holds from
+// the task's last read when it is one (the common case: read after read),
+// re-armed for this read, else a new one. Re-arming skips emplace()'s
+// virtual destroy and construction.
+inline SocketReadCancellation& arm_read_cancellation(asio::cancellation_slot& slot, const ReactorSocketRef& sock) {
+  using Held = asio::detail::cancellation_handler<SocketReadCancellation>;
+  if (auto* current = cancellation_slot_handler(slot); current != nullptr && typeid(*current) == typeid(Held)) {
+    auto& h = static_cast<Held*>(current)->handler();
+    h.sock = sock;
+    h.pending = true;
+    return h;
+  }
+  return slot.template emplace<SocketReadCancellation>(sock);
+}
 
 // No handler_work, unlike Asio's own operations: the awaiting coroutine
 // runs on the socket's own io_context (a stream belongs to the loop that
@@ -358,7 +374,7 @@ struct StartSocketRead {
     const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
     auto slot = asio::get_associated_cancellation_slot(handler);
     auto* op = new (storage) Op(sock, target, warm, handler);
-    if (slot.is_connected()) op->cancellation_key_ = &slot.template emplace<SocketReadCancellation>(sock);
+    if (slot.is_connected()) op->cancellation_key_ = &arm_read_cancellation(slot, sock);
     if (sock.events != nullptr) {
       sock.events->start_read(op, is_continuation);
     } else {
