@@ -87,7 +87,7 @@ class SocketTransport final : public Transport {
     } else {
       n = socket_.write_some(std::span<const asio::const_buffer>(bufs, count), ec);
     }
-    if (ec == asio::error::would_block && events_ != nullptr) events_->write_blocked();
+    if (ec && ec == asio::error::would_block && events_ != nullptr) events_->write_blocked();
     return n;
   }
 

@@ -82,7 +82,9 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void end_reading() noexcept;
   // True when a read ended because it was cancelled (or the socket closed):
   // the caller raises CancelledError if its task has a cancellation pending.
-  static bool read_cancelled(const ReadResult& r) noexcept { return r.ec == asio::error::operation_aborted; }
+  // (`r.ec &&` first: comparing with an Asio error fetches Asio's category,
+  // a guarded function-local static, twice per message otherwise.)
+  static bool read_cancelled(const ReadResult& r) noexcept { return r.ec && r.ec == asio::error::operation_aborted; }
   // Applies one read: counts the bytes, records EOF or the error.
   void complete_read(const ReadResult& r);
   void feed_data(std::string_view data);
