@@ -2,6 +2,7 @@
 // and the per-loop pool their objects live in.
 #include <aio/detail/socket_events.hpp>
 
+#include <asio/detail/concurrency_hint.hpp>
 #include <asio/detail/op_queue.hpp>
 #include <asio/error.hpp>
 #include <asio/execution_context.hpp>
@@ -28,7 +29,13 @@ class SocketEventsPool final : public asio::detail::execution_context_service_ba
   explicit SocketEventsPool(asio::execution_context& ctx)
       : execution_context_service_base(ctx),
         scheduler_(&asio::use_service<asio::detail::scheduler>(ctx)),
-        reactor_(&asio::use_service<asio::detail::reactor>(ctx)) {}
+        reactor_(&asio::use_service<asio::detail::reactor>(ctx)),
+        one_thread_(!ASIO_CONCURRENCY_HINT_IS_LOCKING(REACTOR_IO, scheduler_->concurrency_hint())) {}
+
+  // SocketEvents lock nothing: only a loop whose hint says its reactor I/O
+  // runs on one thread (aio's loops: ASIO_CONCURRENCY_HINT_UNSAFE_IO) may
+  // have them; elsewhere Asio keeps every socket's events.
+  bool one_thread() const noexcept { return one_thread_; }
 
   SocketEvents* take() {
     if (free_ != nullptr) return std::exchange(free_, free_->next_free_);
@@ -70,6 +77,7 @@ class SocketEventsPool final : public asio::detail::execution_context_service_ba
  private:
   asio::detail::scheduler* scheduler_;
   asio::detail::reactor* reactor_;
+  bool one_thread_;
   static constexpr std::size_t block_size = 64;
   std::vector<std::unique_ptr<SocketEvents[]>> blocks_;
   std::size_t used_ = 0;  // of the last block
@@ -85,6 +93,7 @@ SocketEvents* SocketEvents::attach(asio::detail::reactor& reactor, asio::detail:
   if (state == nullptr || fd < 0) return nullptr;
   try {
     auto& pool = asio::use_service<SocketEventsPool>(reactor.context());
+    if (!pool.one_thread()) return nullptr;
     SocketEvents* e = pool.take();
     if (!redirect_events(reactor, state, e)) {
       pool.give(e);

@@ -149,6 +149,19 @@ TEST_CASE("a SocketEvents is laid out as the scheduler operation Asio's event lo
   e->detach(false);
 }
 
+TEST_CASE("on a loop whose hint lets several threads do reactor I/O, Asio keeps the socket's events",
+          "[socket_events]") {
+  asio::io_context io;  // the default hint: any number of threads, locking on
+  auto c = connect(io);
+  CHECK(attach(io, *c.server) == nullptr);
+  // Asio's own wait still works there.
+  bool readable = false;
+  c.server->async_wait(tcp::socket::wait_read, [&](std::error_code ec) { readable = !ec; });
+  send_all(c.client, "x");
+  io.run_for(std::chrono::seconds(5));
+  CHECK(readable);
+}
+
 TEST_CASE("a parked read completes when the peer writes, and the loop then runs out of work", "[socket_events]") {
   asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   auto c = connect(io);

@@ -29,7 +29,7 @@
 // reactor does with its queued ones.
 //
 // One thread per loop (aio's model; the io_context's hint is UNSAFE_IO):
-// no locking. Written against Asio 1.22's epoll reactor; elsewhere attach()
+// no locking, and attach() declines on a loop whose hint allows more. Written against Asio 1.22's epoll reactor; elsewhere attach()
 // returns nullptr and Asio's own reactor does the work.
 #pragma once
 
@@ -48,7 +48,8 @@ class alignas(64) SocketEvents final : public asio::detail::scheduler_operation 
  public:
   // Takes over the epoll registration of `fd` (registered with `reactor`
   // as `state`): one epoll_ctl. nullptr when it cannot (no epoll reactor,
-  // closed socket); Asio then keeps the socket.
+  // closed socket, a loop whose concurrency hint lets several threads run
+  // its reactor I/O); Asio then keeps the socket.
   static SocketEvents* attach(asio::detail::reactor& reactor, asio::detail::reactor::per_descriptor_data state,
                               int fd) noexcept;
 
