@@ -29,8 +29,9 @@
 // reactor does with its queued ones.
 //
 // One thread per loop (aio's model; the io_context's hint is UNSAFE_IO):
-// no locking, and attach() declines on a loop whose hint allows more. Written against Asio 1.22's epoll reactor; elsewhere attach()
-// returns nullptr and Asio's own reactor does the work.
+// no locking, and attach() declines on a loop whose hint allows more.
+// Written against Asio 1.22's epoll reactor; elsewhere attach() returns
+// nullptr and Asio's own reactor does the work.
 #pragma once
 
 #include <asio/detail/reactor.hpp>
