@@ -8,7 +8,7 @@
 //     re-arms the descriptor with epoll_ctl(MOD). This operation is started
 //     with speculation allowed, so a read never costs an epoll_ctl.
 //   - The recv happens inside the operation (perform): started speculatively
-//     it reads at once when bytes are there; on EAGAIN it is queued (no
+//     it reads at once when bytes are there; on EAGAIN it parks (no
 //     epoll_ctl for reads) and the next epoll edge performs it. A short read
 //     with no FIN pending (epoll_hints.hpp) marks the socket drained, so
 //     the next read waits for the edge without an EAGAIN recv: one recv per
@@ -16,6 +16,10 @@
 //   - An idle reader holds no buffer: the destination is taken from the
 //     per-loop chunk pool inside perform, only when bytes are there, and
 //     given back at once on EAGAIN.
+//
+// A waiting read parks in the socket's SocketEvents (socket_events.hpp),
+// where aio receives the socket's epoll events, or, where aio does not, in
+// Asio's reactor queue.
 //
 // The completion handler (ResumeWithRead) resumes the awaiting coroutine
 // directly, so a read costs no async_initiate frame either.
