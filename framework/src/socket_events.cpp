@@ -88,9 +88,9 @@ SocketEvents::SocketEvents() : asio::detail::scheduler_operation(&SocketEvents::
 
 #if defined(ASIO_HAS_EPOLL)
 
-SocketEvents* SocketEvents::attach(asio::detail::reactor& reactor, asio::detail::reactor::per_descriptor_data state,
-                                   int fd) noexcept {
-  if (state == nullptr || fd < 0) return nullptr;
+SocketEvents* SocketEvents::attach(asio::detail::reactor& reactor,
+                                   asio::detail::reactor::per_descriptor_data state) noexcept {
+  if (state == nullptr) return nullptr;
   try {
     auto& pool = asio::use_service<SocketEventsPool>(reactor.context());
     if (!pool.one_thread()) return nullptr;
@@ -211,7 +211,7 @@ void SocketEvents::do_complete(void* owner, asio::detail::scheduler_operation* b
 
 #else
 
-SocketEvents* SocketEvents::attach(asio::detail::reactor&, asio::detail::reactor::per_descriptor_data, int) noexcept {
+SocketEvents* SocketEvents::attach(asio::detail::reactor&, asio::detail::reactor::per_descriptor_data) noexcept {
   return nullptr;
 }
 void SocketEvents::detach(bool) noexcept {}

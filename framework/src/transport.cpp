@@ -61,7 +61,7 @@ class SocketTransport final : public Transport {
     socket_.non_blocking(true, ec);
     reactor_ = &asio::use_service<asio::detail::reactor>(asio::query(socket_.executor_ref(), asio::execution::context));
     const auto ref = socket_.reactor_ref(*reactor_, nullptr);
-    events_ = SocketEvents::attach(*reactor_, ref.data ? *ref.data : nullptr, ref.fd);
+    events_ = SocketEvents::attach(*reactor_, *ref.data);
   }
   SocketTransport(const SocketTransport&) = delete;
   SocketTransport& operator=(const SocketTransport&) = delete;

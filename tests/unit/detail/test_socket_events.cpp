@@ -49,9 +49,22 @@ Connection connect(asio::io_context& io) {
 
 asio::detail::reactor& reactor_of(asio::io_context& io) { return asio::use_service<asio::detail::reactor>(io); }
 
-SocketEvents* attach(asio::io_context& io, ReactorSocket& s) {
-  return SocketEvents::attach(reactor_of(io), s.state(), s.native_handle());
-}
+SocketEvents* attach(asio::io_context& io, ReactorSocket& s) { return SocketEvents::attach(reactor_of(io), s.state()); }
+
+// A loop as aio runs one (UNSAFE_IO) with one loopback connection whose
+// server side's events are aio's.
+struct Attached {
+  asio::io_context io{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  Connection c = connect(io);
+  SocketEvents* e = attach(io, *c.server);
+
+  int fd() { return c.server->native_handle(); }
+  // Runs the loop until it is out of work or `limit` has passed.
+  void run(std::chrono::milliseconds limit) {
+    io.restart();
+    io.run_for(limit);
+  }
+};
 
 // One recv per perform, as aio's socket read does; counts the performs
 // that found nothing (spurious wakeups).
@@ -136,17 +149,26 @@ std::size_t fill_send_buffer(tcp::socket& s) {
   }
 }
 
+// Fills the server side's send buffer, lets the loop take the reports of
+// space freed meanwhile, then tells the events the last write found no
+// room, as the transport's write does on EAGAIN. Returns the bytes queued.
+std::size_t block_writes(Attached& t) {
+  const std::size_t queued = fill_send_buffer(*t.c.server);
+  REQUIRE(queued > 0);
+  t.run(std::chrono::milliseconds(50));
+  t.e->write_blocked();
+  return queued;
+}
+
 }  // namespace
 
 TEST_CASE("a SocketEvents is laid out as the scheduler operation Asio's event loop queues", "[socket_events]") {
-  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  auto c = connect(io);
-  SocketEvents* e = attach(io, *c.server);
-  REQUIRE(e != nullptr);
+  Attached t;
+  REQUIRE(t.e != nullptr);
   // epoll_reactor::run treats the epoll data pointer as an operation at
   // the same address.
-  CHECK(static_cast<void*>(static_cast<asio::detail::scheduler_operation*>(e)) == static_cast<void*>(e));
-  e->detach(false);
+  CHECK(static_cast<void*>(static_cast<asio::detail::scheduler_operation*>(t.e)) == static_cast<void*>(t.e));
+  t.e->detach(false);
 }
 
 TEST_CASE("on a loop whose hint lets several threads do reactor I/O, Asio keeps the socket's events",
@@ -163,159 +185,132 @@ TEST_CASE("on a loop whose hint lets several threads do reactor I/O, Asio keeps 
 }
 
 TEST_CASE("a parked read completes when the peer writes, and the loop then runs out of work", "[socket_events]") {
-  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  auto c = connect(io);
-  SocketEvents* e = attach(io, *c.server);
-  REQUIRE(e != nullptr);
+  Attached t;
+  REQUIRE(t.e != nullptr);
 
-  TestRead read(c.server->native_handle());
-  e->start_read(&read, false);  // nothing there yet: parks
+  TestRead read(t.fd());
+  t.e->start_read(&read, false);  // nothing there yet: parks
   CHECK(read.empty_performs == 1);
-  io.run_for(std::chrono::milliseconds(50));
+  t.run(std::chrono::milliseconds(50));
   CHECK(read.completions == 0);
 
-  send_all(c.client, "hello");
-  io.restart();
-  io.run_for(std::chrono::seconds(5));
-  CHECK(io.stopped());  // out of work, not out of time: the accounting balances
+  send_all(t.c.client, "hello");
+  t.run(std::chrono::seconds(5));
+  CHECK(t.io.stopped());  // out of work, not out of time: the accounting balances
   CHECK(read.completions == 1);
   CHECK(read.got == "hello");
   CHECK_FALSE(read.result);
-  CHECK(e->short_read_drains());  // data without a FIN
-  e->detach(false);
+  CHECK(t.e->short_read_drains());  // data without a FIN
+  t.e->detach(false);
 }
 
 TEST_CASE("a read finds bytes already there without waiting for an event", "[socket_events]") {
-  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  auto c = connect(io);
-  send_all(c.client, "early");
-  SocketEvents* e = attach(io, *c.server);
-  REQUIRE(e != nullptr);
+  Attached t;
+  REQUIRE(t.e != nullptr);
+  send_all(t.c.client, "early");
   ::usleep(20000);  // loopback delivery is immediate; this only removes doubt
 
-  TestRead read(c.server->native_handle());
-  e->start_read(&read, false);
+  TestRead read(t.fd());
+  t.e->start_read(&read, false);
   CHECK(read.empty_performs == 0);
-  io.run_for(std::chrono::seconds(5));
+  t.run(std::chrono::seconds(5));
   CHECK(read.completions == 1);
   CHECK(read.got == "early");
-  e->detach(false);
+  t.e->detach(false);
 }
 
 TEST_CASE("after the peer's FIN is reported a short read no longer proves the socket drained", "[socket_events]") {
-  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  auto c = connect(io);
-  SocketEvents* e = attach(io, *c.server);
-  REQUIRE(e != nullptr);
+  Attached t;
+  REQUIRE(t.e != nullptr);
 
-  TestRead read(c.server->native_handle());
-  e->start_read(&read, false);
-  send_all(c.client, "last words");
-  c.client.shutdown(tcp::socket::shutdown_send);
-  io.run_for(std::chrono::seconds(5));
+  TestRead read(t.fd());
+  t.e->start_read(&read, false);
+  send_all(t.c.client, "last words");
+  t.c.client.shutdown(tcp::socket::shutdown_send);
+  t.run(std::chrono::seconds(5));
   REQUIRE(read.completions == 1);
   CHECK(read.got == "last words");
-  CHECK_FALSE(e->short_read_drains());  // RDHUP came with the data: read again, do not wait
+  CHECK_FALSE(t.e->short_read_drains());  // RDHUP came with the data: read again, do not wait
 
-  TestRead rest(c.server->native_handle());
-  e->start_read(&rest, false);
-  io.restart();
-  io.run_for(std::chrono::seconds(5));
+  TestRead rest(t.fd());
+  t.e->start_read(&rest, false);
+  t.run(std::chrono::seconds(5));
   CHECK(rest.completions == 1);
   CHECK(rest.eof);
-  e->detach(false);
+  t.e->detach(false);
 }
 
 TEST_CASE("cancel_read ends the parked read with operation_aborted, and only for its own key", "[socket_events]") {
-  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  auto c = connect(io);
-  SocketEvents* e = attach(io, *c.server);
-  REQUIRE(e != nullptr);
+  Attached t;
+  REQUIRE(t.e != nullptr);
 
   int key = 0;
   int other_key = 0;
-  TestRead read(c.server->native_handle());
+  TestRead read(t.fd());
   read.cancellation_key_ = &key;
-  e->start_read(&read, false);
-  e->cancel_read(&other_key);
-  io.run_for(std::chrono::milliseconds(50));
+  t.e->start_read(&read, false);
+  t.e->cancel_read(&other_key);
+  t.run(std::chrono::milliseconds(50));
   CHECK(read.completions == 0);
 
-  e->cancel_read(&key);
-  io.restart();
-  io.run_for(std::chrono::seconds(5));
-  CHECK(io.stopped());
+  t.e->cancel_read(&key);
+  t.run(std::chrono::seconds(5));
+  CHECK(t.io.stopped());
   CHECK(read.completions == 1);
   CHECK(read.result == asio::error::operation_aborted);
-  e->detach(false);
+  t.e->detach(false);
 }
 
 TEST_CASE("a write wait parks until the kernel frees send space", "[socket_events]") {
-  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  auto c = connect(io);
-  SocketEvents* e = attach(io, *c.server);
-  REQUIRE(e != nullptr);
+  Attached t;
+  REQUIRE(t.e != nullptr);
   // A parked read keeps the loop polling epoll, so that the report the
   // registration itself causes is taken before the test goes on.
-  TestRead read(c.server->native_handle());
-  e->start_read(&read, false);
-  io.run_for(std::chrono::milliseconds(50));
+  TestRead read(t.fd());
+  t.e->start_read(&read, false);
+  t.run(std::chrono::milliseconds(50));
 
   // A fresh socket is writable: the first wait does not park.
   TestWait first;
-  e->start_write_wait(&first, false);
-  io.restart();
-  io.run_for(std::chrono::milliseconds(50));
+  t.e->start_write_wait(&first, false);
+  t.run(std::chrono::milliseconds(50));
   CHECK(first.completions == 1);
 
-  const std::size_t queued = fill_send_buffer(*c.server);
-  REQUIRE(queued > 0);
-  io.restart();
-  io.run_for(std::chrono::milliseconds(50));  // the reports of space freed while filling
-  e->write_blocked();  // as the transport's write reports its EAGAIN
+  const std::size_t queued = block_writes(t);
   TestWait wait;
-  e->start_write_wait(&wait, false);
-  io.restart();
-  io.run_for(std::chrono::milliseconds(100));
+  t.e->start_write_wait(&wait, false);
+  t.run(std::chrono::milliseconds(100));
   CHECK(wait.completions == 0);
 
   // The peer reads everything: the kernel frees the space, epoll reports it.
   std::string sink(1 << 20, '\0');
   std::size_t drained = 0;
-  while (drained < queued) drained += c.client.read_some(asio::buffer(sink));
-  io.restart();
-  io.run_for(std::chrono::milliseconds(200));
+  while (drained < queued) drained += t.c.client.read_some(asio::buffer(sink));
+  t.run(std::chrono::milliseconds(200));
   CHECK(wait.completions == 1);
   CHECK_FALSE(wait.result);
   CHECK(read.completions == 0);
-  e->detach(false);
-  io.restart();
-  io.run_for(std::chrono::seconds(5));
+  t.e->detach(false);
+  t.run(std::chrono::seconds(5));
   CHECK(read.result == asio::error::operation_aborted);
 }
 
 TEST_CASE("detach ends a parked read and a parked write wait with operation_aborted", "[socket_events]") {
-  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  auto c = connect(io);
-  SocketEvents* e = attach(io, *c.server);
-  REQUIRE(e != nullptr);
+  Attached t;
+  REQUIRE(t.e != nullptr);
 
   TestWait first;
-  e->start_write_wait(&first, false);  // takes the fresh socket's "writable"
-  io.run_for(std::chrono::seconds(5));
-  REQUIRE(fill_send_buffer(*c.server) > 0);
-  io.restart();
-  io.run_for(std::chrono::milliseconds(50));
-  e->write_blocked();
+  t.e->start_write_wait(&first, false);  // takes the fresh socket's "writable"
+  t.run(std::chrono::seconds(5));
+  block_writes(t);
 
-  TestRead read(c.server->native_handle());
+  TestRead read(t.fd());
   TestWait wait;
-  e->start_read(&read, false);
-  e->start_write_wait(&wait, false);
-  e->detach(false);
-  io.restart();
-  io.run_for(std::chrono::seconds(5));
-  CHECK(io.stopped());
+  t.e->start_read(&read, false);
+  t.e->start_write_wait(&wait, false);
+  t.e->detach(false);
+  t.run(std::chrono::seconds(5));
+  CHECK(t.io.stopped());
   CHECK(read.completions == 1);
   CHECK(read.result == asio::error::operation_aborted);
   CHECK(wait.completions == 1);
@@ -323,26 +318,23 @@ TEST_CASE("detach ends a parked read and a parked write wait with operation_abor
 }
 
 TEST_CASE("detach with restore gives the socket's events back to Asio", "[socket_events]") {
-  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  auto c = connect(io);
-  SocketEvents* e = attach(io, *c.server);
-  REQUIRE(e != nullptr);
-  e->detach(true);
+  Attached t;
+  REQUIRE(t.e != nullptr);
+  t.e->detach(true);
 
   // Asio's own wait: it completes only if epoll reports to Asio's state.
   std::string got(16, '\0');
   std::size_t n = 0;
   bool done = false;
-  c.server->async_wait(tcp::socket::wait_read, [&](std::error_code ec) {
+  t.c.server->async_wait(tcp::socket::wait_read, [&](std::error_code ec) {
     REQUIRE_FALSE(ec);
-    n = c.server->read_some(asio::buffer(got));
+    n = t.c.server->read_some(asio::buffer(got));
     done = true;
   });
-  io.run_for(std::chrono::milliseconds(50));
+  t.run(std::chrono::milliseconds(50));
   CHECK_FALSE(done);
-  send_all(c.client, "asio");
-  io.restart();
-  io.run_for(std::chrono::seconds(5));
+  send_all(t.c.client, "asio");
+  t.run(std::chrono::seconds(5));
   CHECK(done);
   CHECK(got.substr(0, n) == "asio");
 }

@@ -47,12 +47,12 @@ class SocketEventsPool;
 
 class alignas(64) SocketEvents final : public asio::detail::scheduler_operation {
  public:
-  // Takes over the epoll registration of `fd` (registered with `reactor`
-  // as `state`): one epoll_ctl. nullptr when it cannot (no epoll reactor,
-  // closed socket, a loop whose concurrency hint lets several threads run
-  // its reactor I/O); Asio then keeps the socket.
-  static SocketEvents* attach(asio::detail::reactor& reactor, asio::detail::reactor::per_descriptor_data state,
-                              int fd) noexcept;
+  // Takes over the epoll registration of the socket `reactor` keeps as
+  // `state`: one epoll_ctl. nullptr when it cannot (no epoll reactor,
+  // closed socket: no state, a loop whose concurrency hint lets several
+  // threads run its reactor I/O); Asio then keeps the socket.
+  static SocketEvents* attach(asio::detail::reactor& reactor,
+                              asio::detail::reactor::per_descriptor_data state) noexcept;
 
   // Ends the attachment: parked operations complete with operation_aborted
   // (posted, as Asio's close does), the registration goes back to Asio's
