@@ -1,21 +1,34 @@
 // aio/detail/socket_read_op.hpp: the WarmList a socket read prefetches
-// before its recv. (The read itself is exercised over real sockets by
-// test_streams and test_server.)
+// before its recv, and the link between a stream and its reads'
+// cancellation handler. (The read itself, and cancelling it, are exercised
+// over real sockets by test_streams, test_stream_frames and test_server.)
 #include <aio/detail/socket_read_op.hpp>
 #include <aio/detail/stream_state.hpp>
+
+#include <asio/cancellation_signal.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <memory>
 
+using aio::detail::arm_read_cancellation;
 using aio::detail::cache_line;
+using aio::detail::ReactorSocketRef;
+using aio::detail::ReadCancelLink;
 using aio::detail::read_buffer_owner_hot_bytes;
 using aio::detail::StreamState;
 using aio::detail::WarmList;
 
 namespace {
 alignas(64) char arena[64 * 128];
-}
+
+// Counts the handler's look-ups of its stream's socket (a closed socket:
+// fd -1, so nothing is cancelled).
+int socket_lookups = 0;
+void count_lookup(void* /*owner*/, ReactorSocketRef& /*sock*/) noexcept { ++socket_lookups; }
+}  // namespace
 
 TEST_CASE("a warm range covers every cache line its bytes touch") {
   WarmList warm;
@@ -81,9 +94,75 @@ TEST_CASE("the stream state's hot members lie in what a read prefetches from its
     CHECK(static_cast<const char*>(cold) >= end);
   }
   // The private hot members lie between the public ones and the read's
-  // result, and the range ends with that result: the operation after it
-  // prefetches itself.
+  // result, and the range ends with that result and the cancellation link:
+  // the operation after it prefetches itself.
   CHECK(reinterpret_cast<const char*>(&st.read_result) > from);
-  CHECK(reinterpret_cast<const char*>(&st.read_result + 1) == end);
+  CHECK(reinterpret_cast<const char*>(&st.read_cancel + 1) == end);
   CHECK(reinterpret_cast<const char*>(&st.read_op) >= end);
+}
+
+// The state is line-aligned, so that what a message touches of it (the hot
+// block, the read's operation and read_some's frame) spans seven cache
+// lines and not eight, also when make_shared allocates it.
+TEST_CASE("a stream state's per-message members span its first seven cache lines") {
+  static_assert(alignof(StreamState) == cache_line);
+  auto st = std::make_shared<StreamState>(64 * 1024);
+  const auto base = reinterpret_cast<std::uintptr_t>(st.get());
+  CHECK(base % cache_line == 0);
+  CHECK(reinterpret_cast<std::uintptr_t>(&st->rbuf) + read_buffer_owner_hot_bytes - base == 3 * cache_line);
+  CHECK(reinterpret_cast<std::uintptr_t>(&st->read_some_frame + 1) - base <= 7 * cache_line);
+}
+
+TEST_CASE("a read re-arms the handler its stream's last read left in the task's slot, untouched") {
+  asio::cancellation_signal signal;
+  auto slot = signal.slot();
+  ReadCancelLink link;
+  void* const key = arm_read_cancellation(slot, link, &count_lookup, nullptr);
+  const auto* held = link.armed();
+  REQUIRE(held != nullptr);
+  CHECK(arm_read_cancellation(slot, link, &count_lookup, nullptr) == key);
+  CHECK(link.armed() == held);
+
+  socket_lookups = 0;
+  signal.emit(asio::cancellation_type::terminal);
+  CHECK(socket_lookups == 1);
+  signal.emit(asio::cancellation_type::none);  // not a cancellation type a read honours
+  CHECK(socket_lookups == 1);
+}
+
+TEST_CASE("another operation's handler unlinks the stream's, and the next read arms a new one") {
+  asio::cancellation_signal signal;
+  auto slot = signal.slot();
+  ReadCancelLink link;
+  arm_read_cancellation(slot, link, &count_lookup, nullptr);
+  slot.emplace<void (*)(asio::cancellation_type)>([](asio::cancellation_type) {});  // as a timer would
+  CHECK(link.armed() == nullptr);
+  arm_read_cancellation(slot, link, &count_lookup, nullptr);
+  CHECK(link.armed() != nullptr);
+  slot.clear();
+  CHECK(link.armed() == nullptr);
+}
+
+TEST_CASE("a handler outliving its stream, or moved to another stream's read, no longer reaches the first stream") {
+  asio::cancellation_signal signal;
+  auto slot = signal.slot();
+  socket_lookups = 0;
+  {
+    ReadCancelLink gone;
+    arm_read_cancellation(slot, gone, &count_lookup, nullptr);
+  }  // the stream state goes; the task's slot keeps the handler
+  signal.emit(asio::cancellation_type::terminal);
+  CHECK(socket_lookups == 0);
+
+  // A second task reads the same stream: the first task's handler stays in
+  // its slot, unlinked, and only the second one cancels the stream's read.
+  asio::cancellation_signal second;
+  auto second_slot = second.slot();
+  ReadCancelLink link;
+  arm_read_cancellation(slot, link, &count_lookup, nullptr);
+  arm_read_cancellation(second_slot, link, &count_lookup, nullptr);
+  signal.emit(asio::cancellation_type::terminal);
+  CHECK(socket_lookups == 0);
+  second.emit(asio::cancellation_type::terminal);
+  CHECK(socket_lookups == 1);
 }

@@ -9,6 +9,8 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -292,4 +294,35 @@ TEST_CASE("cancelling a task ends its parked read, after read upon read and afte
       ::close(peer);
     }());
   }
+}
+
+// The handler a read leaves in its task's slot may outlive the stream: the
+// task reads, drops its reader and writer (the stream state goes), and is
+// cancelled before anything else replaces that handler. The cancellation
+// must not reach the gone stream (the sanitizer build catches a use after
+// free), and the task ends cancelled as usual.
+TEST_CASE("cancelling a task after the stream it read from is gone touches nothing of that stream", "[streams][cancel]") {
+  run_test([]() -> Task<> {
+    auto [fd, peer] = socket_pair();
+    REQUIRE(::write(peer, "ping", 4) == 4);
+    std::weak_ptr<aio::detail::StreamState> stream;
+    bool cancelled_after_stream_gone = false;
+    using Handle = decltype(aio::create_task(std::declval<Task<>>()));
+    std::optional<Handle> self;
+    auto body = [&, fd = fd]() -> Task<> {
+      {
+        auto conn = co_await aio::open_connection(fd);
+        stream = conn.first.state();
+        CHECK(co_await conn.first.read_some() == "ping");
+      }
+      cancelled_after_stream_gone = stream.expired();
+      stream.reset();  // make_shared's block goes with its last weak_ptr
+      self->cancel();  // the read's handler is still in this task's slot
+      co_await aio::sleep(0s);
+    };
+    self.emplace(aio::create_task(body()));
+    CHECK((co_await caught<aio::CancelledError>(aio::wait_for(self->join(), 5s))).has_value());
+    CHECK(cancelled_after_stream_gone);
+    ::close(peer);
+  }());
 }

@@ -58,7 +58,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <system_error>
-#include <typeinfo>
 #include <utility>
 
 #include <aio/detail/buffer.hpp>
@@ -104,8 +103,8 @@ inline constexpr std::uintptr_t cache_line = 64;
 // find, where its completion will go, and do_perform prefetches all of it
 // just before its recv: the loads then run while the kernel copies the
 // bytes. What the operation itself points to (its own lines, the buffer's
-// owner, the coroutine stack's entry frame, the cancellation handler) is
-// prefetched without being listed; the list holds the rest (the awaiting
+// owner, the coroutine stack's entry frame) is prefetched without being
+// listed; the list holds the rest (the awaiting
 // frames, the task's cancellation slot, the transport), four ranges in 32
 // bytes, since every idle connection holds one operation.
 class WarmList {
@@ -198,11 +197,10 @@ class SocketReadOpBase : public asio::detail::reactor_op {
  protected:
   // Prefetches what the completion touches (WarmList), then reads.
   [[gnu::always_inline]] void warm(std::size_t op_size) const noexcept {
-    // This operation past the line the reactor just read, the
-    // cancellation handler the completion disarms, the buffer's owner.
+    // This operation past the line the reactor just read, the buffer's
+    // owner.
     warm_.prefetch();
     prefetch_range(this, op_size);
-    if (cancellation_key_ != nullptr) __builtin_prefetch(cancellation_key_);
     if (buf_ != nullptr) prefetch_range(buf_, read_buffer_owner_hot_bytes);
   }
 
@@ -267,47 +265,103 @@ class SocketReadOpBase : public asio::detail::reactor_op {
   WarmList warm_;
 };
 
-// Cancels the queued read (by key) on terminal, partial or total
-// cancellation. Unlike Asio's own operations, a read leaves its handler in
-// the task's cancellation slot when it completes (`pending` false then: a
-// later cancellation is only recorded in the task's state, which the next
-// read or wait checks on entry), and the next read re-arms it in place
-// (arm_read_cancellation), where clear() on every completion and emplace()
-// on every start gave the memory back to Asio's per-thread cache and took
-// it again (~10% of the server's user time per echoed message). Any other
-// operation of the task emplaces its own handler over it, as usual.
-struct SocketReadCancellation {
-  // A constructor, not an aggregate: emplace() constructs with parentheses,
-  // which clang 14 does not accept for aggregates.
-  explicit SocketReadCancellation(const ReactorSocketRef& s) noexcept : sock(s) {}
-  ReactorSocketRef sock;
-  bool pending = true;
-  void operator()(asio::cancellation_type type) {
-    if (pending && (type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                            asio::cancellation_type::total)) != asio::cancellation_type::none) {
-      if (sock.events != nullptr) {
-        sock.events->cancel_read(this);
-      } else {
-        sock.reactor->cancel_ops_by_key(sock.fd, *sock.data, asio::detail::reactor::read_op, this);
-      }
-    }
-  }
+class SocketReadCancellation;
+using SocketReadCancellationHolder = asio::detail::cancellation_handler<SocketReadCancellation>;
+
+// The reader's end of the link with the cancellation handler its last read
+// armed (SocketReadCancellation): null, or that handler's holder, alive. A
+// hot member of the stream state (one word); both ends unlink themselves
+// when they go, so neither points at the other once it is gone.
+class ReadCancelLink {
+ public:
+  ReadCancelLink() noexcept = default;
+  ReadCancelLink(const ReadCancelLink&) = delete;
+  ReadCancelLink& operator=(const ReadCancelLink&) = delete;
+  ~ReadCancelLink() { unlink(); }
+
+  // The holder of the handler armed last, while it is alive.
+  asio::detail::cancellation_handler_base* armed() const noexcept { return held_; }
+  // Links `holder` (of a SocketReadCancellation made for this link), after unlink().
+  void link(asio::detail::cancellation_handler_base* holder) noexcept { held_ = holder; }
+  inline void unlink() noexcept;
+
+ private:
+  friend class SocketReadCancellation;
+  asio::detail::cancellation_handler_base* held_ = nullptr;
 };
 
-// The read's cancellation handler in `slot`: the one the slot holds from
-// the task's last read when it is one (the common case: read after read),
-// re-armed for this read, else a new one. Re-arming skips emplace()'s
-// virtual destroy and construction.
-inline SocketReadCancellation& arm_read_cancellation(asio::cancellation_slot& slot, const ReactorSocketRef& sock) {
-  using Held = asio::detail::cancellation_handler<SocketReadCancellation>;
-  if (auto* current = cancellation_slot_handler(slot); current != nullptr && typeid(*current) == typeid(Held)) {
-    auto& h = static_cast<Held*>(current)->handler();
-    h.sock = sock;
-    h.pending = true;
-    return h;
+// Cancels the parked read (by key: this handler's address) on terminal,
+// partial or total cancellation. Unlike Asio's own operations, a read
+// leaves its handler in the task's cancellation slot when it completes, and
+// the task's next read of the same stream finds it there and uses it as it
+// is (arm_read_cancellation), where clear() on every completion and
+// emplace() on every start gave the memory back to Asio's per-thread cache
+// and took it again (~10% of the server's user time per echoed message).
+// The handler is not even touched per read: it holds nothing that changes
+// (the stream's socket is looked up when it fires, through `owner`), and a
+// cancellation with no read parked finds no operation with its key. Any
+// other operation of the task emplaces its own handler over it, as usual.
+class SocketReadCancellation {
+ public:
+  using SocketOf = void (*)(void* owner, ReactorSocketRef& sock) noexcept;
+
+  SocketReadCancellation(ReadCancelLink* link, SocketOf socket_of, void* owner) noexcept
+      : link_(link), socket_of_(socket_of), owner_(owner) {}
+  SocketReadCancellation(const SocketReadCancellation&) = delete;
+  SocketReadCancellation& operator=(const SocketReadCancellation&) = delete;
+  ~SocketReadCancellation() {
+    if (link_ != nullptr) link_->held_ = nullptr;
   }
-  return slot.template emplace<SocketReadCancellation>(sock);
+
+  void operator()(asio::cancellation_type type) {
+    if (link_ == nullptr || (type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                                      asio::cancellation_type::total)) == asio::cancellation_type::none)
+      return;
+    ReactorSocketRef sock;
+    socket_of_(owner_, sock);
+    if (sock.events != nullptr) {
+      sock.events->cancel_read(this);
+    } else if (sock.reactor != nullptr && sock.data != nullptr && sock.fd >= 0) {
+      sock.reactor->cancel_ops_by_key(sock.fd, *sock.data, asio::detail::reactor::read_op, this);
+    }
+  }
+
+ private:
+  friend class ReadCancelLink;
+  ReadCancelLink* link_;
+  SocketOf socket_of_;  // the stream's socket as it is now (closed: fd -1)
+  void* owner_;
+};
+
+inline void ReadCancelLink::unlink() noexcept {
+  if (held_ == nullptr) return;
+  static_cast<SocketReadCancellationHolder*>(held_)->handler().link_ = nullptr;
+  held_ = nullptr;
 }
+
+// The read's cancellation key: the handler `slot` holds for `link` when it
+// is the one the link's last read armed (the common case: read after read;
+// the two words compared are hot, the handler is not touched), else a new
+// one, emplaced. The previous one, if any, stays in another task's slot,
+// unlinked: that task reads elsewhere now (one reader at a time).
+inline void* arm_read_cancellation(asio::cancellation_slot& slot, ReadCancelLink& link,
+                                   SocketReadCancellation::SocketOf socket_of, void* owner) {
+  auto* current = cancellation_slot_handler(slot);
+  if (current != nullptr && current == link.armed())
+    return &static_cast<SocketReadCancellationHolder*>(current)->handler();
+  link.unlink();
+  auto& h = slot.template emplace<SocketReadCancellation>(&link, socket_of, owner);
+  link.link(cancellation_slot_handler(slot));
+  return &h;
+}
+
+// What a read needs for its cancellation: the stream's link and how to find
+// the stream's socket when the handler fires.
+struct ReadCancelSource {
+  ReadCancelLink* link = nullptr;
+  SocketReadCancellation::SocketOf socket_of = nullptr;
+  void* owner = nullptr;
+};
 
 // No handler_work, unlike Asio's own operations: the awaiting coroutine
 // runs on the socket's own io_context (a stream belongs to the loop that
@@ -348,13 +402,11 @@ class SocketReadOp final : public SocketReadOpBase {
   static void do_complete(void* owner, asio::detail::operation* base, const std::error_code& /*ec*/,
                           std::size_t /*bytes_transferred*/) {
     auto* o = static_cast<SocketReadOp*>(base);
-    auto* cancellation = static_cast<SocketReadCancellation*>(o->cancellation_key_);
     asio::detail::binder1<Handler, ReadResult> handler(o->handler_, ReadResult{o->ec_, o->bytes_transferred_});
     o->~SocketReadOp();
     if (owner) {
       // The cancellation handler stays in the task's slot (see
-      // SocketReadCancellation); from now on it has nothing to cancel.
-      if (cancellation) cancellation->pending = false;
+      // SocketReadCancellation), with no operation of its key left.
       asio::detail::fenced_block b(asio::detail::fenced_block::half);
       handler();
     }
@@ -366,6 +418,7 @@ class SocketReadOp final : public SocketReadOpBase {
 
 struct StartSocketRead {
   ReactorSocketRef sock;
+  ReadCancelSource cancel;
   ReadTarget target;
   const WarmList& warm;
   void* storage;  // room for the operation (the stream state's ReadOpStorage)
@@ -378,7 +431,8 @@ struct StartSocketRead {
     const bool is_continuation = asio_handler_cont_helpers::is_continuation(handler);
     auto slot = asio::get_associated_cancellation_slot(handler);
     auto* op = new (storage) Op(sock, target, warm, handler);
-    if (slot.is_connected()) op->cancellation_key_ = &arm_read_cancellation(slot, sock);
+    if (slot.is_connected())
+      op->cancellation_key_ = arm_read_cancellation(slot, *cancel.link, cancel.socket_of, cancel.owner);
     if (sock.events != nullptr) {
       sock.events->start_read(op, is_continuation);
     } else {
@@ -443,8 +497,8 @@ struct ReadOpStorage {
 // frames that resume are added here while room is left.
 template <class T>
 asio::detail::awaitable_thread<asio::any_io_executor>* start_read_in_place(
-    asio::detail::awaitable_frame_base<asio::any_io_executor>* frame, ReactorSocketRef sock, ReadTarget target,
-    ReadResult* out, const WarmList& state, ReadOpStorage* storage) {
+    asio::detail::awaitable_frame_base<asio::any_io_executor>* frame, ReactorSocketRef sock, ReadCancelSource cancel,
+    ReadTarget target, ReadResult* out, const WarmList& state, ReadOpStorage* storage) {
   static_assert(ReadOpStorage::fits<T>);
   auto* thread = frame->detach_thread();
   if (thread->get_cancellation_state().cancelled() != asio::cancellation_type::none) {
@@ -459,11 +513,11 @@ asio::detail::awaitable_thread<asio::any_io_executor>* start_read_in_place(
   asio::detail::awaitable_frame_base<asio::any_io_executor>* entry = thread->entry_point();
   auto* caller = FrameLinks::caller(frame);
   if (caller != nullptr && caller != entry) warm.add(FrameLinks::address(caller), 2 * cache_line);
-  // The task's cancellation slot, which the next read's emplace() reads.
+  // The task's cancellation slot, whose handler word the next read's re-arm reads.
   if (auto slot = thread->get_cancellation_slot(); slot.is_connected())
     warm.add(cancellation_slot_word(slot), sizeof(void*));
   warm.append(state);
-  StartSocketRead{sock, target, warm, storage->bytes}(ResumeWithRead<T>(thread, out));
+  StartSocketRead{sock, cancel, target, warm, storage->bytes}(ResumeWithRead<T>(thread, out));
   return nullptr;
 }
 
