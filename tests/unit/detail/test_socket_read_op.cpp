@@ -10,8 +10,6 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <cstdint>
-#include <memory>
 
 using aio::detail::arm_read_cancellation;
 using aio::detail::cache_line;
@@ -99,18 +97,6 @@ TEST_CASE("the stream state's hot members lie in what a read prefetches from its
   CHECK(reinterpret_cast<const char*>(&st.read_result) > from);
   CHECK(reinterpret_cast<const char*>(&st.read_cancel + 1) == end);
   CHECK(reinterpret_cast<const char*>(&st.read_op) >= end);
-}
-
-// The state is line-aligned, so that what a message touches of it (the hot
-// block, the read's operation and read_some's frame) spans seven cache
-// lines and not eight, also when make_shared allocates it.
-TEST_CASE("a stream state's per-message members span its first seven cache lines") {
-  static_assert(alignof(StreamState) == cache_line);
-  auto st = std::make_shared<StreamState>(64 * 1024);
-  const auto base = reinterpret_cast<std::uintptr_t>(st.get());
-  CHECK(base % cache_line == 0);
-  CHECK(reinterpret_cast<std::uintptr_t>(&st->rbuf) + read_buffer_owner_hot_bytes - base == 3 * cache_line);
-  CHECK(reinterpret_cast<std::uintptr_t>(&st->read_some_frame + 1) - base <= 7 * cache_line);
 }
 
 TEST_CASE("a read re-arms the handler its stream's last read left in the task's slot, untouched") {
