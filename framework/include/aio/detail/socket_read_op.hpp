@@ -104,9 +104,9 @@ inline constexpr std::uintptr_t cache_line = 64;
 // just before its recv: the loads then run while the kernel copies the
 // bytes. What the operation itself points to (its own lines, the buffer's
 // owner, the coroutine stack's entry frame) is prefetched without being
-// listed; the list holds the rest (the awaiting
-// frames, the task's cancellation slot, the transport), four ranges in 32
-// bytes, since every idle connection holds one operation.
+// listed; the list holds the rest (the awaiting frames, the task's
+// cancellation slot, the transport), four ranges in 32 bytes, since every
+// idle connection holds one operation.
 class WarmList {
  public:
   static constexpr std::size_t capacity = 4;
@@ -163,9 +163,9 @@ struct FrameLinks : asio::detail::awaitable_frame_base<asio::any_io_executor> {
   static Base* caller(Base* f) noexcept { return f->*&FrameLinks::caller_; }
 };
 
-// Where `slot` keeps its handler pointer: the word the next read's
-// emplace() reads first; and the handler it holds, or null (defined with
-// the other Asio private-member accesses in epoll_hints.cpp).
+// Where `slot` keeps its handler pointer: the word the next read's re-arm
+// reads (arm_read_cancellation); and the handler it holds, or null (defined
+// with the other Asio private-member accesses in epoll_hints.cpp).
 const void* cancellation_slot_word(const asio::cancellation_slot& slot) noexcept;
 asio::detail::cancellation_handler_base* cancellation_slot_handler(const asio::cancellation_slot& slot) noexcept;
 

@@ -182,9 +182,10 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   // ---- the members a message touches, together and first ----
   // A read prefetches read_buffer_owner_hot_bytes from rbuf on
   // (socket_read_op.hpp's WarmList): with 1,000 connections every line of
-  // this block is a cache miss per message, for this process and for the
-  // kernel's socket state it evicts, so it is kept to what an echo touches,
-  // small types packed, the flags together: 176 bytes from rbuf to
+  // this block is a cache miss per message (the kernel's time does not
+  // suffer from them, docs/performance-echo.md, but each is one more line
+  // to fetch), so it is kept to what an echo touches, small types packed,
+  // the flags together: 176 bytes from rbuf to
   // read_cancel (below), then read_op and read_some_frame. (Not aligned to
   // a line: that saved 0.8 of a line per message in cachegrind, and cost
   // 99 bytes per idle connection.)
