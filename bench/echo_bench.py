@@ -5,15 +5,22 @@ Run through bench/run.sh, which builds the programs first. Each server runs
 pinned to CPU 0, the load generator (aio-load) pinned to CPU 1; both on
 127.0.0.1. Cells: connections x message sizes (echo round trips, one in
 flight per connection), bulk one-way throughput, and 10,000 idle
-connections. Each cell runs --repeat times, interleaved across servers; the
-table shows the median, the spread ((max - min) / median) and the ratio to
-the epoll server. The ratios are paired: within one repetition aio-echo and
-the epoll server run back to back (their order alternating between
-repetitions), each repetition gives one ratio, and the table shows the
-median of those. This VM's speed drifts by 10-30% over minutes (other
-tenants); a ratio of two runs seconds apart is much steadier than a ratio
-of two medians, each over minutes. Server CPU is utime + stime from /proc/PID/stat over the
-measured window (from aio-load's "measuring" mark to its exit).
+connections. Each cell runs --repeat times (9) for aio-echo, the epoll
+server and the control, --peer-repeat times (3) for the Python servers,
+interleaved across servers; the table shows the median, the spread
+((max - min) / median) and the ratio to the epoll server. The ratios are
+paired: within one repetition aio-echo and the epoll server run back to
+back (their order alternating between repetitions), each repetition gives
+one ratio, and the table shows the median of those. This VM's speed drifts
+by 10-30% over minutes (other tenants); a ratio of two runs seconds apart
+is much steadier than a ratio of two medians, each over minutes. Even so
+one pair of 2-second runs moves a ratio by about 9% (standard deviation),
+so the CPU ratio comes with a distribution-free 95% confidence interval
+for its median (order statistics; from 6 runs on): a cell whose interval
+straddles a goal's line is not decided by one bench run. Server CPU is the
+server's threads' run time from /proc/PID/task/*/schedstat (nanoseconds)
+over the measured window: from aio-load's "measuring" mark to its
+"measured" mark at the deadline, before it closes its connections.
 
 The control row "epoll-again" is a second instance of the same epoll
 server, run beside the first the way aio-echo is, and paired with it the
@@ -25,6 +32,7 @@ Only the processes started here are ever signalled.
 """
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -42,6 +50,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PYTHON = "/usr/bin/python3"
 CONTROL = "epoll-again"  # the A/A control: the reference server once more (see the docstring)
+PYTHON_PEERS = ("asyncio", "uvloop")  # run --peer-repeat times: their ratios are nowhere near the goals' lines
 
 
 def pin(cpu, argv):
@@ -93,9 +102,19 @@ class Proc:
 
 
 def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    """The process's CPU time so far: the sum of its threads' run time from
+    schedstat (nanoseconds); utime + stime from stat (1/100 s ticks, 1% of a
+    one-second window) where the kernel has no schedstat."""
+    try:
+        total = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
 def rss_bytes(pid):
@@ -151,12 +170,17 @@ def run_load(build, server, mode, args, duration):
     marked = load.wait_line(r"aio-load: measuring", 60)
     cpu0 = cpu_seconds(server.pid)
     rss = rss_bytes(server.pid)
+    # The window closes at aio-load's deadline mark, before it closes its
+    # connections: tearing down 1,000 connections is not a round trip.
+    ended = load.wait_line(r"aio-load: measured", duration + 60) if marked else None
+    cpu1 = cpu_seconds(server.pid) if ended else None
     try:
-        out, _ = load.p.communicate(timeout=duration + 60)
+        out, _ = load.p.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         load.p.kill()
         out, _ = load.p.communicate()
-    cpu1 = cpu_seconds(server.pid)
+    if cpu1 is None:
+        cpu1 = cpu_seconds(server.pid)
     load.t.join(2)
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # aio-load has been reaped: its CPU
     load_cpu = (children1.ru_utime - children0.ru_utime) + (children1.ru_stime - children0.ru_stime)
@@ -192,16 +216,49 @@ def ratio(v, ref):
     return f"{v / ref:.2f}×"
 
 
-def paired_ratio(runs, ref_runs, value):
-    """The median of value(run) / value(reference run of the same repetition)."""
+def paired_ratios(runs, ref_runs, value):
+    """value(run) / value(reference run of the same repetition), per repetition."""
     ratios = []
     for r, ref in zip(runs, ref_runs):
         v, rv = value(r), value(ref)
         if v == v and rv == rv and rv:
             ratios.append(v / rv)
+    return ratios
+
+
+def paired_ratio(runs, ref_runs, value):
+    """The median of the paired ratios."""
+    ratios = paired_ratios(runs, ref_runs, value)
+    return f"{statistics.median(ratios):.2f}×" if ratios else "n/a"
+
+
+def median_ci(values, confidence=0.95):
+    """A distribution-free confidence interval for the median: the order
+    statistics x(k) and x(n+1-k) with the largest k whose coverage,
+    1 - 2 P(Binomial(n, 1/2) < k), is still at least `confidence`. None for
+    fewer than 6 values, which cannot reach 95% (5 values: min to max, 94%)."""
+    xs = sorted(values)
+    n = len(xs)
+    k = 0
+    below = 0.0  # P(Binomial(n, 1/2) < k + 1)
+    for j in range(n // 2):
+        below += math.comb(n, j) / 2 ** n
+        if 1 - 2 * below < confidence:
+            break
+        k = j + 1
+    if k == 0:
+        return None
+    return xs[k - 1], xs[n - k]
+
+
+def ratio_with_ci(runs, ref_runs, value):
+    """The median paired ratio and, when the runs allow, its 95% interval."""
+    ratios = paired_ratios(runs, ref_runs, value)
     if not ratios:
         return "n/a"
-    return f"{statistics.median(ratios):.2f}×"
+    text = f"{statistics.median(ratios):.2f}×"
+    ci = median_ci(ratios)
+    return f"{text} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else text
 
 
 def idle_cell(build, make, count, hold):
@@ -235,7 +292,8 @@ def main():
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--quick", action="store_true", help="a few cells, 2 s each, one run: a smoke test")
     ap.add_argument("--duration", type=float, default=2.0, help="seconds per run")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=9, help="runs per cell of aio-echo, the epoll server and the control")
+    ap.add_argument("--peer-repeat", type=int, default=3, help="runs per cell of the Python servers (at most --repeat)")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections (0: skip)")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--servers", help="comma-separated subset, e.g. aio,epoll,epoll-again (epoll, the reference, is always run)")
@@ -268,7 +326,8 @@ def main():
             srv.start()
         for rep in range(repeat):
             # aio and epoll adjacent, in alternating order (see the docstring).
-            order = all_servers if rep % 2 == 0 else list(reversed(all_servers))
+            active = [srv for srv in all_servers if srv.name not in PYTHON_PEERS or rep < args.peer_repeat]
+            order = active if rep % 2 == 0 else list(reversed(active))
             for c, s in cells:
                 for srv in order:
                     r = run_load(build, srv, "echo", ["--connections", str(c), "--size", str(s)], duration)
@@ -290,12 +349,13 @@ def main():
     lines = []
     lines.append(f"Machine: {platform.node() or 'host'}, {cpu_model()}, {os.cpu_count()} CPUs, "
                  f"Linux {platform.release()}; server on CPU 0, aio-load on CPU 1; "
-                 f"{duration:g} s per run, {repeat} run(s) per cell, median (spread = (max-min)/median); "
+                 f"{duration:g} s per run, {repeat} run(s) per cell ({min(repeat, args.peer_repeat)} for the Python servers), "
+                 f"median (spread = (max-min)/median); "
                  f"\"vs epoll\" is the median of the ratios within each repetition (paired runs). "
                  f"Load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after "
                  f"(other tenants' work on the same 2 CPUs shows there).")
     lines.append("")
-    lines.append("| cell (conns × bytes) | server | round trips/s | spread | vs epoll | server CPU µs/rt | vs epoll | p99 µs |")
+    lines.append("| cell (conns × bytes) | server | round trips/s | spread | vs epoll | server CPU µs/rt | vs epoll (95% CI) | p99 µs |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
     for c, s in cells:
         key = f"{c}×{s}"
@@ -308,7 +368,7 @@ def main():
             errs = sum(r.get("errors", 0) + r.get("mismatches", 0) for r in runs)
             lines.append(f"| {key} | {n} | {fmt(rt)} | {spread * 100:.0f}% | "
                          f"{paired_ratio(runs, ref_runs, lambda r: r['round_trips_per_s'])} | "
-                         f"{fmt(cpu, 2)} | {paired_ratio(runs, ref_runs, cpu_per_rt)} | "
+                         f"{fmt(cpu, 2)} | {ratio_with_ci(runs, ref_runs, cpu_per_rt)} | "
                          f"{fmt(p99)}{' (errors: %d)' % errs if errs else ''} |")
     lines.append("")
     lines.append("| bulk (1 conn, 64 KiB writes) | MB/s echoed | spread | vs epoll | server CPU s per GB | vs epoll |")

@@ -50,10 +50,28 @@ class StartLine {
     std::lock_guard lock(m_);
     return started_;
   }
+  void worker_ended() {
+    std::lock_guard lock(m_);
+    ++ended_;
+    cv_.notify_all();
+  }
+  // --mark-start's closing mark, on a thread of its own: "aio-load: measured"
+  // at the deadline (or once every worker is done, if sooner), before the
+  // connections close, so that a driving script can read the server's CPU
+  // over the measured window alone, without the teardown. Nothing when the
+  // clock never started (every worker ended first: the run failed).
+  void mark_end(std::size_t workers) {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return started_ || ended_ == workers; });
+    if (!started_) return;
+    cv_.wait_until(lock, sh_.deadline, [&] { return ended_ == workers; });
+    std::fprintf(stderr, "aio-load: measured\n");
+  }
 
  private:
   Shared& sh_;
   std::size_t waiting_;
+  std::size_t ended_ = 0;
   bool started_ = false;
   std::mutex m_;
   std::condition_variable cv_;
@@ -112,7 +130,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_flag("--mark-start", o.mark_start,
-               "print 'aio-load: measuring' on stderr when every connection is open and the clock starts");
+               "print 'aio-load: measuring' on stderr when every connection is open and the clock starts, "
+               "and 'aio-load: measured' at the deadline, before the connections close");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -159,7 +178,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   std::atomic<bool> failed{false};
   for (auto& w : workers) {
-    auto body = [&w, &ready, &finished, &failed] {
+    auto body = [&w, &ready, &finished, &failed, &start_line] {
       try {
         run_worker(w, ready);
       } catch (const std::exception& e) {
@@ -167,9 +186,12 @@ int main(int argc, char** argv) {
         failed = true;
       }
       finished.fetch_add(1);
+      start_line.worker_ended();
     };
     threads.emplace_back(body);
   }
+  std::thread end_marker;
+  if (o.mark_start) end_marker = std::thread([&start_line, n = threads.size()] { start_line.mark_end(n); });
 
   // The live line, once a second, only for a person watching.
   const bool live = ::isatty(STDERR_FILENO) != 0;
@@ -192,6 +214,7 @@ int main(int argc, char** argv) {
     last_bytes = bytes;
   }
   for (auto& t : threads) t.join();
+  if (end_marker.joinable()) end_marker.join();
   if (live) std::fprintf(stderr, "\n");
 
   Totals t;

@@ -111,6 +111,27 @@ class LoadTest(ServerTest):
         self.assertEqual(j["mismatches"], 0)  # per-sender order kept
         self.assertGreater(j["latency_us"]["p50"], 0)
 
+    def test_mark_start_brackets_the_measured_window(self):
+        # bench/echo_bench.py reads the server's CPU at these two marks.
+        import time
+        srv = self.track(start_echo())
+        p = subprocess.Popen([binary("AIO_LOAD_BIN"), "echo", "--port", str(srv.port), "-c", "4", "-d", "1",
+                              "--json", "--mark-start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            seen = []
+            for line in p.stderr:
+                seen.append((line.strip(), time.monotonic()))
+            out = p.stdout.read()
+            self.assertEqual(p.wait(30), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        marks = [m for m in seen if m[0].startswith("aio-load: measur")]
+        self.assertEqual([m[0] for m in marks], ["aio-load: measuring", "aio-load: measured"], seen)
+        self.assertGreater(marks[1][1] - marks[0][1], 0.8)  # the window is the --duration
+        self.assertLess(marks[1][1] - marks[0][1], 1.8)
+        self.assertGreater(json.loads(out)["round_trips"], 100)
+
     def test_text_summary_without_json(self):
         srv = self.track(start_echo())
         out = subprocess.run([binary("AIO_LOAD_BIN"), "echo", "--port", str(srv.port), "-d", "0.5"],
