@@ -9,6 +9,7 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -238,6 +239,36 @@ TEST_CASE("after the peer's FIN is reported a short read no longer proves the so
   CHECK(rest.completions == 1);
   CHECK(rest.eof);
   t.e->detach(false);
+}
+
+TEST_CASE("sockets ready in one epoll batch each complete their own read, with other handlers queued among them",
+          "[socket_events]") {
+  // Each event looks at the operation queued after it (to prefetch the
+  // read parked there): here another socket's events with a read, one with
+  // none, and a plain handler posted meanwhile.
+  asio::io_context io{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  Connection c[3] = {connect(io), connect(io), connect(io)};
+  SocketEvents* e[3];
+  for (int i = 0; i < 3; ++i) {
+    e[i] = attach(io, *c[i].server);
+    REQUIRE(e[i] != nullptr);
+  }
+  TestRead first(c[0].server->native_handle()), second(c[1].server->native_handle());
+  bool posted_ran = false;
+  first.then = [&] { asio::post(io, [&] { posted_ran = true; }); };
+  e[0]->start_read(&first, false);
+  e[1]->start_read(&second, false);
+  for (int i = 0; i < 3; ++i) send_all(c[i].client, std::string(1, static_cast<char>('a' + i)));
+  ::usleep(20000);  // all three ready before the loop's first epoll_wait
+
+  io.run_for(std::chrono::seconds(5));
+  CHECK(io.stopped());  // the event that found no read is accounted for too
+  CHECK(first.got == "a");
+  CHECK(second.got == "b");
+  CHECK(first.completions == 1);
+  CHECK(second.completions == 1);
+  CHECK(posted_ran);
+  for (auto* events : e) events->detach(false);
 }
 
 TEST_CASE("cancel_read ends the parked read with operation_aborted, and only for its own key", "[socket_events]") {

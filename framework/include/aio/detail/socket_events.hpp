@@ -84,6 +84,8 @@ class alignas(64) SocketEvents final : public asio::detail::scheduler_operation 
   SocketEvents();
   static void do_complete(void* owner, asio::detail::scheduler_operation* base, const std::error_code& ec,
                           std::size_t events);
+  // Prefetches the read operation parked on the events queued next, if any.
+  static void prefetch_next_read(asio::detail::scheduler& scheduler) noexcept;
 
   // One cache line, the one the reactor has just written: an idle
   // connection holds one (SocketEventsPool hands out whole lines).
