@@ -4,20 +4,14 @@
 //
 // Asio keeps what we need in private members (the epoll descriptor, a
 // descriptor's registered events and descriptor, a cancellation slot's
-// handler pointer). They
-// are reached with the explicit-instantiation rule ([temp.spec]/6: access
-// is not checked for the names in an explicit instantiation), confined to
-// this file and checked against Asio 1.22.
+// handler pointer), reached as private_access.hpp describes and checked
+// against Asio 1.22.
 #include <aio/detail/epoll_hints.hpp>
+#include <aio/detail/private_access.hpp>
 #include <aio/detail/socket_read_op.hpp>
 
 namespace aio::detail {
 namespace {
-
-template <class Tag, typename Tag::type Member>
-struct Grant {
-  friend typename Tag::type member_of(Tag) { return Member; }
-};
 
 struct SlotHandler {
   using type = asio::detail::cancellation_handler_base** asio::cancellation_slot::*;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <aio/detail/epoll_hints.hpp>
+#include <aio/detail/private_access.hpp>
 #include <aio/detail/socket_read_op.hpp>
 
 #if defined(ASIO_HAS_EPOLL)
@@ -92,12 +93,7 @@ SocketEvents::SocketEvents() : asio::detail::scheduler_operation(&SocketEvents::
 namespace {
 
 // The scheduler's queue and an operation's completion function: private in
-// Asio 1.22, reached as in epoll_hints.cpp (access is not checked for the
-// names in an explicit instantiation, [temp.spec]/6).
-template <class Tag, typename Tag::type Member>
-struct Grant {
-  friend typename Tag::type member_of(Tag) { return Member; }
-};
+// Asio 1.22 (private_access.hpp).
 struct SchedulerQueue {
   using type = asio::detail::op_queue<asio::detail::scheduler_operation> asio::detail::scheduler::*;
   friend type member_of(SchedulerQueue);
