@@ -44,14 +44,22 @@ Task<std::unique_ptr<detail::Transport>> tcp_client_transport(asio::ip::tcp::soc
 Task<Pair> connect_tcp(std::string host, std::uint16_t port, std::size_t limit,
                        std::shared_ptr<asio::ssl::context> ssl, std::string server_hostname) {
   auto ex = co_await asio::this_coro::executor;
-  asio::ip::tcp::resolver resolver(ex);
-  // g++ 12: a temporary inside a co_await expression is destroyed twice; name it.
-  const std::string service = std::to_string(port);
-  auto results = co_await resolver.async_resolve(host, service, aio::use_task);
+  std::vector<asio::ip::tcp::endpoint> endpoints;
+  // An address literal needs no resolver: Asio's asks getaddrinfo on a
+  // thread of its own, a round trip between threads on every connect.
+  std::error_code literal;
+  const auto address = asio::ip::make_address(host, literal);
+  if (!literal) {
+    endpoints.emplace_back(address, port);
+  } else {
+    asio::ip::tcp::resolver resolver(ex);
+    // g++ 12: a temporary inside a co_await expression is destroyed twice; name it.
+    const std::string service = std::to_string(port);
+    auto results = co_await resolver.async_resolve(host, service, aio::use_task);
+    for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+  }
   std::error_code last = asio::error::host_not_found;
   std::optional<asio::ip::tcp::socket> sock;
-  std::vector<asio::ip::tcp::endpoint> endpoints;
-  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
   for (const auto& ep : endpoints) {
     asio::ip::tcp::socket s(ex);
     std::error_code ec;

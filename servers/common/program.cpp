@@ -1,21 +1,30 @@
 // servers/common/program.cpp — flags, logging and start-up shared by the sample servers.
 #include "program.hpp"
 
+#include <aio/metrics.hpp>
+
 #include <spdlog/sinks/stdout_sinks.h>
+#include <cstdio>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 namespace aio::program {
 
 ServerProgram::ServerProgram(std::string name, std::string description, std::uint16_t default_port,
-                             std::uint16_t default_metrics_port)
-    : name_(std::move(name)), app_(std::move(description), name_) {
+                             std::uint16_t default_metrics_port, ListenFlags listen)
+    : name_(std::move(name)), registry_(std::make_unique<metrics::Registry>()), app_(std::move(description), name_) {
   config_.port = default_port;
   config_.metrics_port = default_metrics_port;
   auto& c = config_;
   app_.set_version_flag("--version", name_ + " " AIO_PROGRAM_VERSION);
-  add_env_option(app_, "host", c.host, "address to listen on");
-  add_env_option(app_, "port", c.port, "port to listen on (0: any free port; the log says which)");
+  if (listen == ListenFlags::listen) {
+    listen_ = format_host_port(c.host, default_port);
+    add_env_option(app_, "listen", listen_, "HOST:PORT to listen on ([::]:PORT for IPv6; port 0: any free port)")
+        ->check(check_host_port);
+  } else {
+    add_env_option(app_, "host", c.host, "address to listen on");
+    add_env_option(app_, "port", c.port, "port to listen on (0: any free port; the log says which)");
+  }
   add_env_option(app_, "metrics-host", c.metrics_host, "address of the Prometheus /metrics endpoint");
   add_env_option(app_, "metrics-port", c.metrics_port, "port of the /metrics endpoint (0: any free port)");
   add_env_option(app_, "threads", c.threads, "event loops, one per thread, each with its own SO_REUSEPORT listener")
@@ -34,12 +43,26 @@ ServerProgram::ServerProgram(std::string name, std::string description, std::uin
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}));
 }
 
+ServerProgram::~ServerProgram() = default;
+
 std::optional<int> ServerProgram::parse(int argc, char** argv) {
   try {
     app_.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app_.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app_.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app_.exit(e);
   } catch (const CLI::ParseError& e) {
-    int rc = app_.exit(e);
-    return rc == 0 ? 0 : 2;
+    // One line, named after the program, as a shell user expects of a bad flag.
+    std::fprintf(stderr, "%s: %s (see --help)\n", name_.c_str(), e.what());
+    return 2;
+  }
+  if (!listen_.empty()) {
+    auto hp = parse_host_port(listen_);  // checked by CLI11 already
+    config_.host = hp->host;
+    config_.port = hp->port;
   }
   if (config_.tls_cert.empty() != config_.tls_key.empty()) {
     std::fprintf(stderr, "%s: --tls-cert and --tls-key go together\n", name_.c_str());

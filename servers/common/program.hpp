@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -27,6 +28,7 @@
 #include <aio/server.hpp>
 
 #include "duration.hpp"
+#include "host_port.hpp"
 
 namespace aio::metrics {
 class Registry;
@@ -61,10 +63,15 @@ struct LoopContext {
 
 using LoopSetup = std::function<ClientConnected(LoopContext&)>;
 
+// How a program names its listening address: --host and --port (echo,
+// chat), or one --listen HOST:PORT (the proxy, as HAProxy's `bind`).
+enum class ListenFlags { host_and_port, listen };
+
 class ServerProgram {
  public:
   ServerProgram(std::string name, std::string description, std::uint16_t default_port,
-                std::uint16_t default_metrics_port);
+                std::uint16_t default_metrics_port, ListenFlags listen = ListenFlags::host_and_port);
+  ~ServerProgram();
 
   // The command line, for a program's own flags. Options added with
   // add_env_option() are also read from AIO_<NAME>.
@@ -81,7 +88,11 @@ class ServerProgram {
 
  private:
   std::string name_;
+  // Outlives run(): services that a program keeps past run() (declared
+  // after the ServerProgram) may still refer to their instruments.
+  std::unique_ptr<metrics::Registry> registry_;
   ServerConfig config_;
+  std::string listen_;  // --listen HOST:PORT (ListenFlags::listen)
   CLI::App app_;
 };
 

@@ -140,7 +140,7 @@ int ServerProgram::run(const LoopSetup& setup) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  metrics::Registry registry;
+  metrics::Registry& registry = *registry_;
   // The `server` label of the metrics: the program's name without "aio-".
   const std::string label = name_.rfind("aio-", 0) == 0 ? name_.substr(4) : name_;
   Shared sh{config_, label, setup, registry, {}, {}, {}, {}, {}, {}, {}, {}, std::vector<LoopSlot>(config_.threads)};

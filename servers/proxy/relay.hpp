@@ -1,0 +1,64 @@
+// servers/proxy/relay.hpp — moving bytes both ways between a client and its upstream.
+//
+// Two pumps, one per direction, each `read_some → write → drain`: what one
+// side sends is read only as fast as the other side takes it, so at most a
+// read chunk plus the writer's high-water mark (--buffer-size) sits in the
+// proxy per direction, whatever the peers do.
+//
+// Ends as TCP does, passed through:
+//   - EOF from one side is a FIN to the other (shutdown(SHUT_WR) after the
+//     buffered bytes; a TLS side that cannot half-close is closed), and the
+//     other direction keeps flowing, for at most `half_close_timeout`;
+//   - an error or reset on either side closes both at once;
+//   - abort() (the upstream went down and --on-down is close) closes both.
+// The idle timeout is the client connection's own (ServerOptions), which
+// counts bytes either way.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include <aio/streams.hpp>
+
+namespace proxy {
+
+class Upstream;
+
+struct RelayOptions {
+  std::chrono::steady_clock::duration half_close_timeout = std::chrono::seconds(30);
+};
+
+class Relay {
+ public:
+  Relay(aio::StreamReader client_reader, aio::StreamWriter client_writer, aio::StreamReader upstream_reader,
+        aio::StreamWriter upstream_writer, Upstream& upstream, const RelayOptions& options);
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+  ~Relay();
+
+  // Relays until both directions have ended (or one failed).
+  // Cancellation: both connections are closed at once, then CancelledError.
+  // Throws: nothing else; I/O errors end the relay.
+  [[nodiscard]] aio::Task<void> run();
+
+  // Closes both sides at once; run() then returns.
+  void abort() noexcept;
+
+  Upstream& upstream() const noexcept { return upstream_; }
+
+ private:
+  enum class Direction { to_upstream, to_client };
+  aio::Task<void> pump(aio::StreamReader from, aio::StreamWriter to, Direction d);
+  void direction_ended();
+
+  aio::StreamReader client_reader_, upstream_reader_;
+  aio::StreamWriter client_writer_, upstream_writer_;
+  Upstream& upstream_;
+  const RelayOptions& options_;
+  int open_directions_ = 2;
+  struct HalfCloseTimer;
+  std::shared_ptr<HalfCloseTimer> half_close_;  // armed when the first direction ends
+};
+
+}  // namespace proxy
