@@ -26,7 +26,7 @@ aio::Task<void> check_upstream(UpstreamPtr upstream, HealthOptions options) {
     why = Failure::timeout;
     detail = "connect timed out";
   } catch (const std::system_error& e) {
-    why = e.code() == std::errc::connection_refused ? Failure::refused : Failure::error;
+    why = e.code().value() == ECONNREFUSED ? Failure::refused : Failure::error;
     detail = e.code().message();
   }
   upstream->check_failed(options.rules, why, detail);

@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"keep", "close"}));
   add_env_option(app, "buffer-size", options.buffer_size, "bytes buffered per direction of a relay")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20));
-  add_env_option(app, "upstream-tls", upstream_tls, "connect to the upstreams with TLS (verified)");
+  app.add_flag("--upstream-tls", upstream_tls, "connect to the upstreams with TLS (verified)")
+      ->envname("AIO_UPSTREAM_TLS");
   add_env_option(app, "upstream-ca", upstream_ca, "CA file for the upstreams' certificates (default: the system's)")
       ->check(CLI::ExistingFile);
   add_env_option(app, "upstream-server-name", upstream_server_name,

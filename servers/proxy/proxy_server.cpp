@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <optional>
 #include <system_error>
 #include <unordered_set>
@@ -143,7 +144,7 @@ aio::Task<void> ProxyService::serve(LoopState& loop, aio::StreamReader reader, a
       why = Failure::timeout;
       detail = "connect timed out";
     } catch (const std::system_error& e) {
-      why = e.code() == std::errc::connection_refused ? Failure::refused : Failure::error;
+      why = e.code().value() == ECONNREFUSED ? Failure::refused : Failure::error;
       detail = e.code().message();
     }
     up->connect_failed(why, detail);
