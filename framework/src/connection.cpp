@@ -9,6 +9,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <optional>
 #include <vector>
@@ -27,23 +28,62 @@ Pair make_pair_for(std::size_t limit, std::unique_ptr<detail::Transport> t) {
   return Pair(StreamReader(st), StreamWriter(st));
 }
 
-// The client transport over a connected TCP socket: TLS (handshake done,
-// `hostname` for SNI and verification) when `ssl` is set, else plain.
+// The client transport over a connected TCP socket: TLS (handshake done
+// within `handshake_timeout`, `hostname` for SNI and verification) when
+// `ssl` is set, else plain.
 Task<std::unique_ptr<detail::Transport>> tcp_client_transport(asio::ip::tcp::socket sock,
                                                               std::shared_ptr<asio::ssl::context> ssl,
-                                                              std::string hostname) {
+                                                              std::string hostname,
+                                                              std::chrono::steady_clock::duration handshake_timeout) {
   if (!ssl) co_return detail::make_tcp_transport(std::move(sock));
   std::error_code ec;
   sock.set_option(asio::ip::tcp::no_delay(true), ec);
   auto stream = std::make_unique<detail::TlsStream>(std::move(sock), *ssl);
   detail::prepare_tls_client(*stream, hostname);
-  co_await detail::tls_handshake(*stream, asio::ssl::stream_base::client, std::chrono::seconds(60));
+  co_await detail::tls_handshake(*stream, asio::ssl::stream_base::client, handshake_timeout);
   co_return detail::make_tls_transport(std::move(stream), ssl);
 }
 
+// The deadline of one connect: a timer that cancels the lookup or closes
+// the socket being connected. Cheaper than wait_for, which runs the attempt
+// as a task of its own, and a proxy pays it on every client.
+struct ConnectDeadline {
+  bool done = false;
+  bool fired = false;
+  asio::ip::tcp::resolver* resolver = nullptr;
+  asio::ip::tcp::socket* socket = nullptr;
+};
+
 Task<Pair> connect_tcp(std::string host, std::uint16_t port, std::size_t limit,
-                       std::shared_ptr<asio::ssl::context> ssl, std::string server_hostname) {
+                       std::shared_ptr<asio::ssl::context> ssl, std::string server_hostname,
+                       std::chrono::steady_clock::duration timeout) {
   auto ex = co_await asio::this_coro::executor;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto guard = std::make_shared<ConnectDeadline>();
+  asio::steady_timer timer(ex);
+  if (timeout.count() > 0) {
+    timer.expires_at(deadline);
+    auto on_timeout = [guard](std::error_code ec) {
+      if (ec || guard->done) return;
+      guard->fired = true;
+      std::error_code ignored;
+      if (guard->resolver) guard->resolver->cancel();
+      if (guard->socket) guard->socket->close(ignored);
+    };
+    timer.async_wait(on_timeout);
+  }
+  struct Disarm {  // on every way out: the timer's handler must not touch this frame
+    ConnectDeadline& g;
+    asio::steady_timer& t;
+    ~Disarm() {
+      g.done = true;
+      g.resolver = nullptr;
+      g.socket = nullptr;
+      t.cancel();
+    }
+  } disarm{*guard, timer};
+  auto timed_out = [&] { return TimeoutError("connect to " + host + ":" + std::to_string(port) + " timed out"); };
+
   std::vector<asio::ip::tcp::endpoint> endpoints;
   // An address literal needs no resolver: Asio's asks getaddrinfo on a
   // thread of its own, a round trip between threads on every connect.
@@ -53,21 +93,34 @@ Task<Pair> connect_tcp(std::string host, std::uint16_t port, std::size_t limit,
     endpoints.emplace_back(address, port);
   } else {
     asio::ip::tcp::resolver resolver(ex);
+    guard->resolver = &resolver;
     // g++ 12: a temporary inside a co_await expression is destroyed twice; name it.
     const std::string service = std::to_string(port);
-    auto results = co_await resolver.async_resolve(host, service, aio::use_task);
-    for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+    std::optional<asio::ip::tcp::resolver::results_type> results;
+    try {
+      auto found = co_await resolver.async_resolve(host, service, aio::use_task);
+      results.emplace(std::move(found));
+    } catch (const std::system_error&) {
+      guard->resolver = nullptr;
+      if (guard->fired) throw timed_out();
+      throw;
+    }
+    guard->resolver = nullptr;
+    for (const auto& entry : *results) endpoints.push_back(entry.endpoint());
   }
   std::error_code last = asio::error::host_not_found;
   std::optional<asio::ip::tcp::socket> sock;
   for (const auto& ep : endpoints) {
     asio::ip::tcp::socket s(ex);
+    guard->socket = &s;
     std::error_code ec;
     try {
       co_await s.async_connect(ep, aio::use_task);
     } catch (const std::system_error& e) {
       ec = e.code();
     }
+    guard->socket = nullptr;
+    if (guard->fired) throw timed_out();
     if (!ec) {
       sock.emplace(std::move(s));
       break;
@@ -77,7 +130,13 @@ Task<Pair> connect_tcp(std::string host, std::uint16_t port, std::size_t limit,
   if (!sock) throw std::system_error(last, "connect to " + host + ":" + std::to_string(port));
   // g++ 12: no temporaries inside the co_await expression; name them.
   std::string hostname = server_hostname.empty() ? host : server_hostname;
-  auto transport = co_await tcp_client_transport(std::move(*sock), std::move(ssl), std::move(hostname));
+  auto handshake_timeout = std::chrono::steady_clock::duration(std::chrono::seconds(60));
+  if (timeout.count() > 0) {
+    handshake_timeout = deadline - std::chrono::steady_clock::now();
+    if (handshake_timeout.count() <= 0) throw timed_out();
+  }
+  auto transport =
+      co_await tcp_client_transport(std::move(*sock), std::move(ssl), std::move(hostname), handshake_timeout);
   auto result = make_pair_for(limit, std::move(transport));
   co_return result;
 }
@@ -167,7 +226,8 @@ Task<Pair> adopt_socket(OwnedFd fd, std::size_t limit, std::shared_ptr<asio::ssl
       throw std::system_error(ec, "open_connection(fd): assign");
     }
     fd.release();
-    transport = co_await tcp_client_transport(std::move(sock), std::move(ssl), std::move(server_hostname));
+    const auto no_deadline = std::chrono::steady_clock::duration(std::chrono::seconds(60));
+    transport = co_await tcp_client_transport(std::move(sock), std::move(ssl), std::move(server_hostname), no_deadline);
   }
   auto result = make_pair_for(limit, std::move(transport));
   co_return result;
@@ -177,9 +237,7 @@ Task<Pair> adopt_socket(OwnedFd fd, std::size_t limit, std::shared_ptr<asio::ssl
 
 // Not coroutines: they only choose how to run the attempt.
 Task<Pair> open_connection(std::string host, std::uint16_t port, const ConnectOptions& options) {
-  auto attempt = connect_tcp(std::move(host), port, options.limit, options.ssl, options.server_hostname);
-  if (options.timeout.count() > 0) return wait_for(std::move(attempt), options.timeout);
-  return attempt;
+  return connect_tcp(std::move(host), port, options.limit, options.ssl, options.server_hostname, options.timeout);
 }
 
 Task<Pair> open_connection(std::string host, std::uint16_t port) {

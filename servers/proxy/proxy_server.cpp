@@ -111,18 +111,20 @@ void ProxyService::upstream_down(Upstream& upstream) {
   }
 }
 
-aio::Task<void> ProxyService::serve(LoopState& loop, aio::StreamReader reader, aio::StreamWriter writer) {
-  const std::string client = without_port(writer.peername());
+struct ProxyService::Connected {
+  UpstreamPtr upstream;
+  aio::StreamReader reader;
+  aio::StreamWriter writer;
+};
+
+aio::Task<std::optional<ProxyService::Connected>> ProxyService::connect_upstream(LoopState& loop, std::string client) {
   aio::ConnectOptions connect;
   connect.timeout = options_.connect_timeout;
   connect.limit = options_.buffer_size;
   connect.ssl = options_.upstream_tls;
-
   std::vector<const Upstream*> tried;
-  UpstreamPtr up;
-  std::optional<std::pair<aio::StreamReader, aio::StreamWriter>> upstream;
   for (int attempt = 0; attempt <= options_.retries; ++attempt) {
-    up = loop.picker.pick(client, tried);
+    UpstreamPtr up = loop.picker.pick(client, tried);
     if (!up) break;
     tried.push_back(up.get());
     if (connect.ssl) {
@@ -136,10 +138,9 @@ aio::Task<void> ProxyService::serve(LoopState& loop, aio::StreamReader reader, a
     Failure why = Failure::error;
     std::string detail;
     try {
-      auto connection = co_await aio::open_connection(up->host(), up->port(), connect);
+      auto [reader, writer] = co_await aio::open_connection(up->host(), up->port(), connect);
       up->connected(std::chrono::steady_clock::now() - started);
-      upstream.emplace(std::move(connection));
-      break;
+      co_return Connected{std::move(up), std::move(reader), std::move(writer)};
     } catch (const aio::TimeoutError&) {
       why = Failure::timeout;
       detail = "connect timed out";
@@ -149,27 +150,33 @@ aio::Task<void> ProxyService::serve(LoopState& loop, aio::StreamReader reader, a
     }
     up->connect_failed(why, detail);
   }
-  if (!upstream) {
-    no_upstream_.inc();
-    // One line a second at most: a dead backend tier must not flood the log.
-    const auto now = std::chrono::steady_clock::now();
-    if (now - loop.last_refusal_log >= std::chrono::seconds(1)) {
-      loop.last_refusal_log = now;
-      spdlog::warn("no upstream for {}: {}", writer.peername(),
-                   tried.empty() ? "none is healthy" : std::to_string(tried.size()) + " connects failed");
-    }
+  no_upstream_.inc();
+  // One line a second at most: a dead backend tier must not flood the log.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - loop.last_refusal_log >= std::chrono::seconds(1)) {
+    loop.last_refusal_log = now;
+    spdlog::warn("no upstream for {}: {}", client,
+                 tried.empty() ? "none is healthy" : std::to_string(tried.size()) + " connects failed");
+  }
+  co_return std::nullopt;
+}
+
+aio::Task<void> ProxyService::serve(LoopState& loop, aio::StreamReader reader, aio::StreamWriter writer) {
+  std::string client = without_port(writer.peername());  // g++ 12: no temporaries inside a co_await expression
+  auto connected = co_await connect_upstream(loop, std::move(client));
+  if (!connected) {
     writer.close();
     co_return;
   }
-
-  auto& [upstream_reader, upstream_writer] = *upstream;
-  upstream_writer.set_write_buffer_limits(options_.buffer_size);
+  Upstream& up = *connected->upstream;
+  connected->writer.set_write_buffer_limits(options_.buffer_size);
   writer.set_write_buffer_limits(options_.buffer_size);
   if (options_.send_proxy != ProxyProtocol::none)
-    upstream_writer.write(proxy_header_for_socket(options_.send_proxy, writer.native_handle()));
+    connected->writer.write(proxy_header_for_socket(options_.send_proxy, writer.native_handle()));
 
-  up->relay_started();
-  Relay relay(reader, writer, upstream_reader, upstream_writer, *up, options_.relay);
+  up.relay_started();
+  Relay relay(std::move(reader), std::move(writer), std::move(connected->reader), std::move(connected->writer), up,
+              options_.relay);
   const bool tracked = options_.on_down == OnDown::close;
   if (tracked) loop.relays.insert(&relay);
   struct Ended {  // runs on every way out, cancellation included
@@ -181,7 +188,7 @@ aio::Task<void> ProxyService::serve(LoopState& loop, aio::StreamReader reader, a
       if (tracked) loop.relays.erase(&relay);
       upstream.relay_ended();
     }
-  } ended{loop, relay, *up, tracked};
+  } ended{loop, relay, up, tracked};
   co_await relay.run();
 }
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,10 @@ class ProxyService {
 
  private:
   struct LoopState;
+  struct Connected;
   aio::Task<void> serve(LoopState& loop, aio::StreamReader reader, aio::StreamWriter writer);
+  // Its own coroutine, so that what connecting needs is freed before the relay starts.
+  aio::Task<std::optional<Connected>> connect_upstream(LoopState& loop, std::string client);
   void upstream_down(Upstream& upstream);
 
   ProxyOptions options_;

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 
+#include <aio/locks.hpp>
 #include <aio/streams.hpp>
 
 namespace proxy {
@@ -57,6 +58,7 @@ class Relay {
   Upstream& upstream_;
   const RelayOptions& options_;
   int open_directions_ = 2;
+  aio::Event to_client_done_;  // set when the spawned direction has ended
   struct HalfCloseTimer;
   std::shared_ptr<HalfCloseTimer> half_close_;  // armed when the first direction ends
 };

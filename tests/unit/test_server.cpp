@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <asio/ssl/context.hpp>
 
@@ -582,5 +583,64 @@ TEST_CASE("open_connection to a closed port fails with a system_error", "[server
       co_await shutdown(server);
     }
     CHECK((co_await caught<std::system_error>(aio::open_connection("127.0.0.1", port))).has_value());
+  }());
+}
+
+namespace {
+// A loopback listener whose accept queue is full: Linux drops further SYNs,
+// so a connect to it hangs until its deadline (a blackhole on loopback).
+struct FullBacklog {
+  int listener = -1;
+  std::vector<int> fillers;
+  std::uint16_t port = 0;
+  FullBacklog() {
+    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 0) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port = ntohs(addr.sin_port);
+    for (int i = 0; i < 4; ++i) {  // fill the queue; later connects no longer complete at once
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+      fillers.push_back(fd);
+    }
+  }
+  ~FullBacklog() {
+    for (int fd : fillers) ::close(fd);
+    ::close(listener);
+  }
+};
+}  // namespace
+
+TEST_CASE("open_connection with a timeout gives up a connect that hangs with TimeoutError, leaking nothing",
+          "[server]") {
+  FullBacklog blackhole;
+  run_test([&]() -> Task<> {
+    aio::ConnectOptions copts;
+    copts.timeout = 200ms;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto timed_out = co_await caught<aio::TimeoutError>(aio::open_connection("127.0.0.1", blackhole.port, copts));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(timed_out.has_value());
+    CHECK(took >= 150ms);
+    CHECK(took < 3s);
+  }());
+}
+
+TEST_CASE("open_connection's timeout does not fire after the connection is made", "[server]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(echo, "127.0.0.1", 0);
+    aio::ConnectOptions copts;
+    copts.timeout = 100ms;
+    auto [r, w] = co_await aio::open_connection("127.0.0.1", server.port(), copts);
+    co_await aio::sleep(250ms);  // past the deadline: the connection must be untouched
+    w.write("still open\n");
+    CHECK(co_await aio::wait_for(r.readline(), 5s) == "still open\n");
+    w.close();
+    co_await shutdown(server);
   }());
 }
