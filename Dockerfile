@@ -20,7 +20,7 @@ COPY cmake cmake
 COPY framework framework
 COPY servers servers
 COPY clients clients
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIO_BUILD_TESTS=OFF -DAIO_BUILD_BENCH=OFF \
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIO_BUILD_TESTS=OFF -DAIO_BUILD_BENCH=OFF -DAIO_BUILD_EXAMPLES=OFF \
  && cmake --build /build -j "$(nproc)" \
  && mkdir -p /out \
  && find /build/servers /build/clients -maxdepth 2 -type f -name 'aio-*' -perm -u+x -exec install -s -m 0755 {} /out/ \;
@@ -34,5 +34,5 @@ RUN apt-get update -q \
 COPY --from=build /out/ /usr/local/bin/
 USER aio
 ENV AIO_HOST=0.0.0.0
-EXPOSE 7000 7001 9100 9101
+EXPOSE 7000 7001 7002 9100 9101 9102
 CMD ["aio-echo"]
