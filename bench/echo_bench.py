@@ -35,129 +35,35 @@ import json
 import math
 import os
 import platform
-import re
 import resource
-import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
+
+from benchlib import (Proc, Server, cpu_model, cpu_per_gb, cpu_per_rt_us, cpu_seconds, finite, fmt, last_json, paired, pin,
+                      rss_bytes)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(HERE, "peers")
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 PYTHON = "/usr/bin/python3"
 CONTROL = "epoll-again"  # the A/A control: the reference server once more (see the docstring)
 PYTHON_PEERS = ("asyncio", "uvloop")  # run --peer-repeat times: their ratios are nowhere near the goals' lines
 
 
-def pin(cpu, argv):
-    if os.cpu_count() and os.cpu_count() >= 2:
-        return ["taskset", "-c", str(cpu), *argv]
-    return argv
-
-
-class Proc:
-    """A started process whose stderr lines are collected on a thread."""
-
-    def __init__(self, argv, stdout=subprocess.DEVNULL):
-        self.argv = argv
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE)
-        self.lines = []
-        self.cv = threading.Condition()
-        self.t = threading.Thread(target=self._collect, daemon=True)
-        self.t.start()
-
-    def _collect(self):
-        for raw in self.p.stderr:
-            with self.cv:
-                self.lines.append(raw.decode(errors="replace").rstrip())
-                self.cv.notify_all()
-        with self.cv:
-            self.cv.notify_all()
-
-    def wait_line(self, pattern, timeout):
-        rx = re.compile(pattern)
-        end = time.monotonic() + timeout
-        with self.cv:
-            while True:
-                for line in self.lines:
-                    m = rx.search(line)
-                    if m:
-                        return m
-                if time.monotonic() > end or (self.p.poll() is not None and not self.t.is_alive()):
-                    return None
-                self.cv.wait(0.05)
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(15)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-
-
-def cpu_seconds(pid):
-    """The process's CPU time so far: the sum of its threads' run time from
-    schedstat (nanoseconds); utime + stime from stat (1/100 s ticks, 1% of a
-    one-second window) where the kernel has no schedstat."""
-    try:
-        total = 0
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        return total / 1e9
-    except (OSError, ValueError, IndexError):
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-class Server:
-    def __init__(self, name, argv):
-        self.name = name
-        self.argv = argv
-        self.proc = None
-        self.port = None
-
-    def start(self):
-        self.proc = Proc(pin(0, self.argv))
-        m = self.proc.wait_line(r"listening on \S+:(\d+)", 20)
-        if not m:
-            self.proc.stop()
-            raise RuntimeError(f"{self.name} did not start: {self.proc.lines}")
-        self.port = int(m.group(1))
-        return self
-
-    @property
-    def pid(self):
-        return self.proc.p.pid
-
-    def stop(self):
-        if self.proc:
-            self.proc.stop()
+def echo_server(name, argv):
+    """A server on CPU 0 that prints the port it listens on; ready once it has."""
+    return Server(name, argv, 0, ready_line=r"listening on \S+:(\d+)", connect_check=False)
 
 
 def servers(build):
     return [
-        Server("aio", [os.path.join(build, "servers/echo/aio-echo"), "--host", "127.0.0.1", "--port", "0",
-                       "--metrics-port", "0", "--log-level", "info"]),
-        Server("epoll", [os.path.join(build, "bench/epoll_echo"), "0"]),
-        Server(CONTROL, [os.path.join(build, "bench/epoll_echo"), "0"]),
-        Server("asyncio", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0"]),
-        Server("uvloop", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0", "--uvloop"]),
+        echo_server("aio", [os.path.join(build, "servers/echo/aio-echo"), "--host", "127.0.0.1", "--port", "0",
+                            "--metrics-port", "0", "--log-level", "info"]),
+        echo_server("epoll", [os.path.join(build, "bench/epoll_echo"), "0"]),
+        echo_server(CONTROL, [os.path.join(build, "bench/epoll_echo"), "0"]),
+        echo_server("asyncio", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0"]),
+        echo_server("uvloop", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0", "--uvloop"]),
     ]
 
 
@@ -174,20 +80,13 @@ def run_load(build, server, mode, args, duration):
     # connections: tearing down 1,000 connections is not a round trip.
     ended = load.wait_line(r"aio-load: measured", duration + 60) if marked else None
     cpu1 = cpu_seconds(server.pid) if ended else None
-    try:
-        out, _ = load.p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        load.p.kill()
-        out, _ = load.p.communicate()
+    out = load.output(60)
     if cpu1 is None:
         cpu1 = cpu_seconds(server.pid)
     load.t.join(2)
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # aio-load has been reaped: its CPU
     load_cpu = (children1.ru_utime - children0.ru_utime) + (children1.ru_stime - children0.ru_stime)
-    try:
-        result = json.loads(out.decode().strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        result = {"errors": 1, "round_trips": 0, "round_trips_per_s": 0, "mb_per_s": 0}
+    result = last_json(out, {"errors": 1, "round_trips": 0, "round_trips_per_s": 0, "mb_per_s": 0})
     result["server_cpu_s"] = cpu1 - cpu0 if marked else float("nan")
     result["server_rss_at_start"] = rss
     result["load_cpu_s"] = load_cpu  # the whole aio-load run, connecting included
@@ -196,18 +95,12 @@ def run_load(build, server, mode, args, duration):
 
 
 def summarize(values):
-    values = [v for v in values if v == v]  # drop NaN
+    values = finite(values)
     if not values:
         return float("nan"), float("nan")
     med = statistics.median(values)
     spread = (max(values) - min(values)) / med if med else 0.0
     return med, spread
-
-
-def fmt(v, digits=0):
-    if v != v:
-        return "n/a"
-    return f"{v:,.{digits}f}"
 
 
 def ratio(v, ref):
@@ -216,19 +109,9 @@ def ratio(v, ref):
     return f"{v / ref:.2f}×"
 
 
-def paired_ratios(runs, ref_runs, value):
-    """value(run) / value(reference run of the same repetition), per repetition."""
-    ratios = []
-    for r, ref in zip(runs, ref_runs):
-        v, rv = value(r), value(ref)
-        if v == v and rv == rv and rv:
-            ratios.append(v / rv)
-    return ratios
-
-
 def paired_ratio(runs, ref_runs, value):
     """The median of the paired ratios."""
-    ratios = paired_ratios(runs, ref_runs, value)
+    ratios = paired(runs, ref_runs, value)
     return f"{statistics.median(ratios):.2f}×" if ratios else "n/a"
 
 
@@ -253,7 +136,7 @@ def median_ci(values, confidence=0.95):
 
 def ratio_with_ci(runs, ref_runs, value):
     """The median paired ratio and, when the runs allow, its 95% interval."""
-    ratios = paired_ratios(runs, ref_runs, value)
+    ratios = paired(runs, ref_runs, value)
     if not ratios:
         return "n/a"
     text = f"{statistics.median(ratios):.2f}×"
@@ -277,8 +160,9 @@ def idle_cell(build, make, count, hold):
             load.wait_line(r"aio-load: measuring", 90)
             time.sleep(min(1.0, hold / 2))
             after = rss_bytes(srv.pid)
-            out, _ = load.p.communicate(timeout=hold + 90)
-            j = json.loads(out.decode().strip().splitlines()[-1])
+            j = last_json(load.output(hold + 90), None)
+            if j is None:
+                raise RuntimeError(f"aio-load idle against {srv.name} gave no JSON: {load.text()}")
             rows[srv.name] = {"rss_before": before, "rss_after": after, "open": j["open_connections"],
                               "per_conn": (after - before) / max(1, j["open_connections"]),
                               "errors": j["errors"] + warm.get("errors", 0)}
@@ -377,9 +261,9 @@ def main():
     for n in names:
         runs = results[("bulk", n)]
         mb, spread = summarize([r["mb_per_s"] for r in runs])
-        cpu, _ = summarize([cpu_per_gb(r) for r in runs])
+        cpu, _ = summarize([cpu_per_server_gb(r) for r in runs])
         lines.append(f"| {n} | {fmt(mb, 1)} | {spread * 100:.0f}% | {paired_ratio(runs, ref_runs, lambda r: r['mb_per_s'])} | "
-                     f"{fmt(cpu, 2)} | {paired_ratio(runs, ref_runs, cpu_per_gb)} |")
+                     f"{fmt(cpu, 2)} | {paired_ratio(runs, ref_runs, cpu_per_server_gb)} |")
     if idle_rows:
         lines.append("")
         lines.append(f"| {idle:,} idle connections | open | server RSS before | after | bytes per connection | vs epoll |")
@@ -403,24 +287,11 @@ def main():
 
 
 def cpu_per_rt(r):
-    rt = r.get("round_trips", 0)
-    return r["server_cpu_s"] / rt * 1e6 if rt else float("nan")
+    return cpu_per_rt_us(r, "server_cpu_s")
 
 
-def cpu_per_gb(r):
-    b = r.get("bytes_received", 0)
-    return r["server_cpu_s"] / b * 1e9 if b else float("nan")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+def cpu_per_server_gb(r):
+    return cpu_per_gb(r, "server_cpu_s")
 
 
 if __name__ == "__main__":

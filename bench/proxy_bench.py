@@ -48,15 +48,15 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-TICK = os.sysconf("SC_CLK_TCK")
+from benchlib import (Proc, Server, cpu_model, cpu_per_gb, cpu_per_rt_us, cpu_seconds, fmt, free_port, last_json, med,
+                      paired, pin, rss_bytes, stop_all)
+
 PROXIES = ("haproxy", "aio")
 COLUMNS = ("direct",) + PROXIES
 LABEL = {"direct": "direct", "haproxy": "HAProxy", "aio": "aio-proxy"}
@@ -65,84 +65,6 @@ REDIS_TESTS = ("PING_INLINE", "PING_MBULK", "SET", "GET")
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
-
-
-def pin(cpu, argv):
-    if cpu is None or cpu == "any" or (os.cpu_count() or 1) < 2:
-        return argv
-    return ["taskset", "-c", str(cpu), *argv]
-
-
-class Proc:
-    """A started process whose stderr lines are collected on a thread."""
-
-    def __init__(self, argv, stdout=subprocess.DEVNULL):
-        self.argv = argv
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE)
-        self.lines = []
-        self.seen = {}  # pattern -> monotonic time the matching line arrived
-        self.cv = threading.Condition()
-        self.t = threading.Thread(target=self._collect, daemon=True)
-        self.t.start()
-
-    def _collect(self):
-        for raw in self.p.stderr:
-            now = time.monotonic()
-            with self.cv:
-                self.lines.append((now, raw.decode(errors="replace").rstrip()))
-                self.cv.notify_all()
-        with self.cv:
-            self.cv.notify_all()
-
-    def wait_line(self, pattern, timeout):
-        """The first stderr line matching `pattern` as (match, arrival time), or None."""
-        rx = re.compile(pattern)
-        end = time.monotonic() + timeout
-        with self.cv:
-            while True:
-                for when, line in self.lines:
-                    m = rx.search(line)
-                    if m:
-                        return m, when
-                if time.monotonic() > end or (self.p.poll() is not None and not self.t.is_alive()):
-                    return None
-                self.cv.wait(0.05)
-
-    def text(self):
-        with self.cv:
-            return "\n".join(line for _, line in self.lines[-20:])
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(15)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-
-
-def cpu_seconds(pid):
-    """The process's CPU time so far: its threads' run time from schedstat
-    (ns); utime + stime from stat where the kernel has no schedstat."""
-    try:
-        total = 0
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        return total / 1e9
-    except (OSError, ValueError, IndexError):
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def cpu_times():
@@ -169,65 +91,9 @@ def cpu_util(a, b):
     return res
 
 
-def free_port():
-    """A port nobody listens on right now (for programs that cannot take port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_connectable(port, proc, timeout, probe=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.p.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                if probe is None or probe(s):
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return False
-
-
 def redis_ping(s):
     s.sendall(b"PING\r\n")
     return s.recv(64).startswith(b"+PONG")
-
-
-class Server:
-    """One process the bench starts, pinned, reachable on 127.0.0.1:port."""
-
-    def __init__(self, name, argv, cpu, port=None, ready_line=None, probe=None, cleanup=None):
-        self.name, self.argv, self.cpu = name, argv, cpu
-        self.port, self.ready_line, self.probe, self.cleanup = port, ready_line, probe, cleanup
-        self.proc = None
-
-    def start(self):
-        self.proc = Proc(pin(self.cpu, self.argv))
-        if self.ready_line:
-            got = self.proc.wait_line(self.ready_line, 20)
-            if got:
-                self.port = int(got[0].group(1))
-        ok = self.port is not None and wait_connectable(self.port, self.proc, 20, self.probe)
-        if not ok:
-            self.proc.stop()
-            raise RuntimeError(f"{self.name} did not start ({' '.join(self.argv)}):\n{self.proc.text()}")
-        return self
-
-    @property
-    def pid(self):
-        return self.proc.p.pid
-
-    def alive(self):
-        return self.proc is not None and self.proc.p.poll() is None
-
-    def stop(self):
-        if self.proc:
-            self.proc.stop()
-        if self.cleanup:
-            self.cleanup()
 
 
 def haproxy_config(listen_port, upstream_port, maxconn, splice):
@@ -289,15 +155,10 @@ def run_load(aio_load, target, mode, args, duration):
     ended = load.wait_line(r"aio-load: measured", duration + 60) if marked else None
     cpu1 = cpu_seconds(target.pid) if ended else None
     mach1 = cpu_times()
-    try:
-        out, _ = load.p.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        load.p.kill()
-        out, _ = load.p.communicate()
+    out = load.output(90)
     load.t.join(2)
-    try:
-        result = json.loads(out.decode().strip().splitlines()[-1])
-    except (IndexError, ValueError):
+    result = last_json(out, None)
+    if result is None:
         result = {"errors": 1, "round_trips": 0, "round_trips_per_s": 0, "mb_per_s": 0, "bytes_received": 0}
         log(f"  aio-load gave no JSON (exit {load.p.returncode}): {load.text()}")
     ok = marked and ended and cpu1 is not None
@@ -307,16 +168,6 @@ def run_load(aio_load, target, mode, args, duration):
     result["cpu0_busy"], result["cpu1_busy"] = cpu_util(mach0, mach1)
     result["exit"] = load.p.returncode
     return result
-
-
-def cpu_per_rt_us(r):
-    rt = r.get("round_trips", 0)
-    return r["cpu_s"] / rt * 1e6 if rt else float("nan")
-
-
-def cpu_per_gb(r):
-    b = r.get("bytes_received", 0)
-    return r["cpu_s"] / b * 1e9 if b else float("nan")
 
 
 def busy(r):
@@ -377,43 +228,13 @@ def idle_pairs(aio_load, target, count, hold):
     marked = load.wait_line(r"aio-load: measuring", 90)
     time.sleep(min(1.0, hold / 2))
     after = rss_bytes(target.pid)
-    try:
-        out, _ = load.p.communicate(timeout=hold + 90)
-    except subprocess.TimeoutExpired:
-        load.p.kill()
-        out, _ = load.p.communicate()
-    try:
-        j = json.loads(out.decode().strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        j = {"open_connections": 0, "errors": 1}
+    j = last_json(load.output(hold + 90), {"open_connections": 0, "errors": 1})
     opened = j.get("open_connections", 0) if marked else 0
     return {"rss_before": before, "rss_after": after, "open": opened, "errors": j.get("errors", 0),
             "per_pair": (after - before) / opened if opened else float("nan")}
 
 
 # --- statistics and formatting ----------------------------------------------------------------
-
-def finite(values):
-    return [v for v in values if v == v]
-
-
-def med(values):
-    v = finite(values)
-    return statistics.median(v) if v else float("nan")
-
-
-def paired(runs, refs, value):
-    out = []
-    for r, ref in zip(runs, refs):
-        a, b = value(r), value(ref)
-        if a == a and b == b and b:
-            out.append(a / b)
-    return out
-
-
-def fmt(v, digits=0):
-    return "n/a" if v != v else f"{v:,.{digits}f}"
-
 
 def ratio_text(ratios, with_range):
     if not ratios:
@@ -422,17 +243,6 @@ def ratio_text(ratios, with_range):
     if with_range and len(ratios) > 1:
         return f"{m:.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
     return f"{m:.2f}×"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def interrupted(*_):
@@ -588,9 +398,7 @@ def main():
         log(f"proxy_bench: {e}")
         status = 1
     finally:
-        for srv in reversed(started):
-            srv.stop()
-        started.clear()
+        stop_all(started)
 
     if status == 0 and idle:
         # Fresh proxies in front of a fresh upstream, one at a time.
@@ -614,9 +422,7 @@ def main():
             log(f"proxy_bench: idle: {e}")
             status = 1
         finally:
-            for srv in reversed(started):
-                srv.stop()
-            started.clear()
+            stop_all(started)
     shutil.rmtree(tmp, ignore_errors=True)
     if not echo_runs:
         return status or 1
@@ -728,6 +534,13 @@ def main():
     return status
 
 
+def label_bars(ax, labels):
+    """One slanted label under each bar, and the legend."""
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=8)
+    ax.legend()
+
+
 def draw_chart(chart, columns, proxies, path):
     """Top: each proxy's throughput as a ratio to direct. Bottom (with both
     proxies): aio-proxy / HAProxy for throughput and for CPU per operation."""
@@ -750,9 +563,7 @@ def draw_chart(chart, columns, proxies, path):
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_ylabel("throughput through the proxy / direct")
     ax.set_title("throughput through each proxy as a ratio to direct (median of paired runs; higher is better)")
-    ax.set_xticks(range(len(tput)))
-    ax.set_xticklabels([c[0] for c in tput], rotation=40, ha="right", fontsize=8)
-    ax.legend()
+    label_bars(ax, [c[0] for c in tput])
     if both:
         ax = axes[1][0]
         ratios = [paired(runs_of("aio"), runs_of("haproxy"), value) for _, _, runs_of, value in chart]
@@ -766,9 +577,7 @@ def draw_chart(chart, columns, proxies, path):
         ax.bar([0], [0], color="tab:orange", label="CPU per operation (goal: < 1×)")
         ax.set_ylabel("aio-proxy / HAProxy (median, min–max)")
         ax.set_title("aio-proxy as a ratio to HAProxy, paired runs (green: throughput, orange: CPU per operation)")
-        ax.set_xticks(range(len(chart)))
-        ax.set_xticklabels([c[0] for c in chart], rotation=40, ha="right", fontsize=8)
-        ax.legend()
+        label_bars(ax, [c[0] for c in chart])
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
