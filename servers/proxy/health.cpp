@@ -1,7 +1,7 @@
 // servers/proxy/health.cpp — TCP connect checks.
 #include "health.hpp"
 
-#include <cerrno>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -15,21 +15,21 @@ aio::Task<void> check_upstream(UpstreamPtr upstream, HealthOptions options) {
   aio::ConnectOptions connect;
   connect.timeout = options.timeout;
   connect.limit = 1024;
-  Failure why = Failure::error;
   std::string detail;
   try {
-    auto [reader, writer] = co_await aio::open_connection(upstream->host(), upstream->port(), connect);
+    std::string host = upstream->host();  // g++ 12: no temporaries inside a co_await expression
+    auto [reader, writer] = co_await aio::open_connection(std::move(host), upstream->port(), connect);
     writer.close();
     upstream->check_passed(options.rules);
     co_return;
   } catch (const aio::TimeoutError&) {
-    why = Failure::timeout;
     detail = "connect timed out";
   } catch (const std::system_error& e) {
-    why = e.code().value() == ECONNREFUSED ? Failure::refused : Failure::error;
     detail = e.code().message();
+  } catch (const std::exception& e) {
+    detail = e.what();
   }
-  upstream->check_failed(options.rules, why, detail);
+  upstream->check_failed(options.rules, detail);
 }
 
 aio::Task<void> run_health_checks(UpstreamSet& set, HealthOptions options) {

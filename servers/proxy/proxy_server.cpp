@@ -138,7 +138,8 @@ aio::Task<std::optional<ProxyService::Connected>> ProxyService::connect_upstream
     Failure why = Failure::error;
     std::string detail;
     try {
-      auto [reader, writer] = co_await aio::open_connection(up->host(), up->port(), connect);
+      std::string host = up->host();  // g++ 12: no temporaries inside a co_await expression
+      auto [reader, writer] = co_await aio::open_connection(std::move(host), up->port(), connect);
       up->connected(std::chrono::steady_clock::now() - started);
       co_return Connected{std::move(up), std::move(reader), std::move(writer)};
     } catch (const aio::TimeoutError&) {

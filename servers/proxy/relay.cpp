@@ -50,7 +50,8 @@ aio::Task<void> Relay::run() {
   // 700 more bytes, and nothing here needs more than "it has ended".
   auto to_client = pump(upstream_reader_, client_writer_, Direction::to_client);
   auto ended = [this](std::exception_ptr) { to_client_done_.set(); };
-  asio::co_spawn(co_await asio::this_coro::executor, std::move(to_client), ended);
+  auto executor = co_await asio::this_coro::executor;  // g++ 12: no temporaries inside a co_await expression
+  asio::co_spawn(executor, std::move(to_client), ended);
   std::exception_ptr cancelled;
   try {
     co_await pump(client_reader_, upstream_writer_, Direction::to_upstream);

@@ -92,9 +92,8 @@ bool Upstream::check_passed(const HealthRules& rules) {
   return true;
 }
 
-bool Upstream::check_failed(const HealthRules& rules, Failure why, const std::string& detail) {
+bool Upstream::check_failed(const HealthRules& rules, const std::string& detail) {
   metrics_.failures[static_cast<std::size_t>(Failure::check)].inc();
-  (void)why;
   bool went_down = false;
   {
     std::lock_guard lock(m_);

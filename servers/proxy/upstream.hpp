@@ -34,7 +34,8 @@
 namespace proxy {
 
 // Why a connect to an upstream failed: the `reason` label of
-// proxy_upstream_failures_total.
+// proxy_upstream_failures_total (`check`: a failed health check, whatever
+// its cause; the others are clients' connects).
 enum class Failure { refused, timeout, error, check };
 inline constexpr Failure all_failures[] = {Failure::refused, Failure::timeout, Failure::error, Failure::check};
 std::string_view failure_name(Failure f);
@@ -68,7 +69,7 @@ class Upstream {
 
   // A health check's outcome; true when the upstream changed state.
   bool check_passed(const HealthRules& rules);
-  bool check_failed(const HealthRules& rules, Failure why, const std::string& detail);
+  bool check_failed(const HealthRules& rules, const std::string& detail);
 
   // A relay to this upstream started or ended (proxy_upstream_active).
   void relay_started() noexcept;
