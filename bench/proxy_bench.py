@@ -43,6 +43,7 @@ are ever signalled; every wait is bounded.
 import argparse
 import json
 import os
+import shlex
 import platform
 import re
 import resource
@@ -126,10 +127,13 @@ def make_haproxy(name, tmp, upstream_port, maxconn, splice, probe=None):
     return Server(name, ["haproxy", "-db", "-f", cfg], 0, port=port, probe=probe)
 
 
+AIO_EXTRA_ARGS = []  # --aio-args
+
+
 def make_aio(name, binary, upstream_port, log_level, probe=None):
     # "listening on" is an info line; the per-connection lines are debug.
     return Server(name, [binary, "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream_port}",
-                         "--metrics-port", "0", "--threads", "1", "--log-level", log_level],
+                         "--metrics-port", "0", "--threads", "1", "--log-level", log_level, *AIO_EXTRA_ARGS],
                   0, ready_line=r"listening on \S+:(\d+)", probe=probe)
 
 
@@ -268,9 +272,11 @@ def main():
     ap.add_argument("--aio-proxy", help="aio-proxy binary (default BUILD/servers/proxy/aio-proxy)")
     ap.add_argument("--aio-log-level", default="info", help="aio-proxy --log-level (info prints 'listening on')")
     ap.add_argument("--haproxy-splice", action="store_true", help="add 'option splice-auto' to HAProxy's config")
+    ap.add_argument("--aio-args", default="", help="more aio-proxy flags, as one string (e.g. '--splice on')")
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args()
+    AIO_EXTRA_ARGS.extend(shlex.split(args.aio_args))
     build = os.path.abspath(args.build_dir)
     outdir = os.path.join(build, "bench")
     os.makedirs(outdir, exist_ok=True)

@@ -4,7 +4,7 @@
 //             [--balance round-robin|least-conn|random|source-hash] [--connect-timeout 5s]
 //             [--idle-timeout 300s] [--half-close-timeout 30s] [--retries 2]
 //             [--health-interval 2s] [--health-fails 3] [--health-rises 2] [--resolve-interval 5s]
-//             [--send-proxy v1|v2] [--on-down keep|close] [--tls-cert F --tls-key F]
+//             [--send-proxy v1|v2] [--on-down keep|close] [--splice on|off] [--tls-cert F --tls-key F]
 //             [--upstream-tls [--upstream-ca F]] [--threads N] [--metrics-port 9102]   (or AIO_LISTEN=... etc.)
 //
 // Try it:  aio-echo --port 7000 &  aio-proxy --upstream 127.0.0.1:7000 &  printf 'hi\n' | nc -N 127.0.0.1 7002
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> upstreams;
   std::string balance = "round-robin", connect_timeout = "5s", half_close_timeout = "30s",
               health_interval = "2s", resolve_interval = "5s", send_proxy = "none", on_down = "keep";
-  std::string upstream_ca, upstream_server_name;
+  std::string upstream_ca, upstream_server_name, splice = "on";
   bool upstream_tls = false;
   proxy::ProxyOptions options;
   add_env_option(app, "upstream", upstreams, "HOST:PORT of an upstream (repeat it; a DNS name stands for every "
@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"none", "v1", "v2"}));
   add_env_option(app, "on-down", on_down, "relays to an upstream that goes down: keep or close")
       ->check(CLI::IsMember({"keep", "close"}));
+  add_env_option(app, "splice", splice,
+                 "on: move bulk transfers socket to socket with splice(2) (plain TCP on both sides; TLS relays never "
+                 "splice)")
+      ->check(CLI::IsMember({"on", "off"}));
   add_env_option(app, "buffer-size", options.buffer_size, "bytes buffered per direction of a relay")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20));
   app.add_flag("--upstream-tls", upstream_tls, "connect to the upstreams with TLS (verified)")
@@ -116,6 +120,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "aio-proxy: --upstream-ca: %s\n", e.what());
       return 2;
     }
+  }
+
+  if (splice == "on" && !options.upstream_tls && program.config().tls_cert.empty()) {
+    // Spliced bytes bypass the streams, whose idle timer would not see them.
+    options.relay.splice = true;
+    options.relay.idle_timeout = *aio::program::parse_duration(program.config().idle_timeout);
+    program.config().idle_timeout = "0s";
   }
 
   std::unique_ptr<proxy::ProxyService> service;  // outlives every loop and connection

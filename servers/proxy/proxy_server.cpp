@@ -15,6 +15,7 @@
 #include <aio/metrics.hpp>
 
 #include "host_port.hpp"
+#include "splice.hpp"
 
 namespace proxy {
 
@@ -23,6 +24,7 @@ struct ProxyService::LoopState {
   aio::Loop& loop;
   Picker picker;
   std::unordered_set<Relay*> relays;  // with --on-down close only
+  PipePool pipes;                     // with --splice only
   std::vector<aio::TaskHandle<void>> background;
   std::chrono::steady_clock::time_point last_refusal_log{};
 };
@@ -177,7 +179,7 @@ aio::Task<void> ProxyService::serve(LoopState& loop, aio::StreamReader reader, a
 
   up.relay_started();
   Relay relay(std::move(reader), std::move(writer), std::move(connected->reader), std::move(connected->writer), up,
-              options_.relay);
+              options_.relay, &loop.pipes);
   const bool tracked = options_.on_down == OnDown::close;
   if (tracked) loop.relays.insert(&relay);
   struct Ended {  // runs on every way out, cancellation included

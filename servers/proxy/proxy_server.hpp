@@ -8,7 +8,8 @@
 // --retries more, before reading a byte from the client; with none left,
 // close the client at once and count proxy_no_upstream_total. Then write the
 // PROXY header if asked (proxy_protocol.hpp) and relay (relay.hpp) until
-// both sides are done.
+// both sides are done; between two plain TCP sockets, bulk transfers move
+// in the kernel (splice.hpp).
 //
 // Concurrency: one ProxyService is shared by every loop of the process. The
 // upstreams, their health checks and discovery (started on loop 0) are

@@ -176,9 +176,12 @@ class Health(ProxyTest):
 
 
 class Relay(ProxyTest):
+    """The relay's ends and backpressure, buffered (recv and send through the proxy's memory)."""
+    EXTRA = ("--splice", "off")
+
     def test_10_mib_cross_the_proxy_intact_both_ways(self):
         e = self.track(start_echo())
-        p = self.proxy(f"127.0.0.1:{e.port}")
+        p = self.proxy(f"127.0.0.1:{e.port}", extra=[*self.EXTRA])
         payload = os.urandom(10 * 1024 * 1024)
 
         async def run():
@@ -204,7 +207,7 @@ class Relay(ProxyTest):
 
     def test_half_close_passes_through_to_nc(self):
         e = self.track(start_echo())
-        p = self.proxy(f"127.0.0.1:{e.port}")
+        p = self.proxy(f"127.0.0.1:{e.port}", extra=[*self.EXTRA])
         out = subprocess.run(["nc", "-N", "127.0.0.1", str(p.port)], input=b"x", capture_output=True, timeout=10)
         self.assertEqual(out.stdout, b"x")
 
@@ -220,7 +223,7 @@ class Relay(ProxyTest):
             conn.sendall(b"after fin: " + data)
 
         u = self.upstream(late_reply)
-        p = self.proxy(u.address)
+        p = self.proxy(u.address, extra=[*self.EXTRA])
         s = connect(p.port)
         s.sendall(b"question")
         s.shutdown(socket.SHUT_WR)
@@ -234,7 +237,7 @@ class Relay(ProxyTest):
 
     def test_a_half_closed_relay_is_closed_after_the_half_close_timeout(self):
         u = self.upstream(hold_after_eof)
-        p = self.proxy(u.address, extra=["--half-close-timeout", "1s"])
+        p = self.proxy(u.address, extra=[*self.EXTRA, "--half-close-timeout", "1s"])
         s = connect(p.port, timeout=10)
         s.sendall(b"bye")
         s.shutdown(socket.SHUT_WR)
@@ -251,7 +254,7 @@ class Relay(ProxyTest):
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
         u = self.upstream(reset_after_hello)
-        p = self.proxy(u.address)
+        p = self.proxy(u.address, extra=[*self.EXTRA])
         s = connect(p.port)
         s.sendall(b"hello")
         started = time.monotonic()
@@ -264,7 +267,7 @@ class Relay(ProxyTest):
 
     def test_an_idle_relay_is_closed_after_the_idle_timeout(self):
         u = self.upstream(echo)
-        p = self.proxy(u.address, extra=["--idle-timeout", "500ms"])
+        p = self.proxy(u.address, extra=[*self.EXTRA, "--idle-timeout", "500ms"])
         s = connect(p.port)
         s.sendall(b"a")
         self.assertEqual(recv_exactly(s, 1), b"a")
@@ -286,7 +289,7 @@ class Relay(ProxyTest):
                 received[0] += len(chunk)
 
         u = self.upstream(stalled_reader)
-        p = self.proxy(u.address)
+        p = self.proxy(u.address, extra=[*self.EXTRA])
         time.sleep(0.3)
         idle = rss_bytes(p.p.pid)
         total = 200 * 1024 * 1024
@@ -325,7 +328,7 @@ class Relay(ProxyTest):
                 conn.sendall(block)
 
         u = self.upstream(firehose)
-        p = self.proxy(u.address)
+        p = self.proxy(u.address, extra=[*self.EXTRA])
         time.sleep(0.3)
         idle = rss_bytes(p.p.pid)
         s = connect(p.port, timeout=30)
@@ -346,6 +349,28 @@ class Relay(ProxyTest):
         s.close()
         self.assertEqual(got, total)
         self.assertLess(peak - idle, 8 * 1024 * 1024, f"idle {idle}, peak {peak}")
+
+
+    def test_a_busy_bulk_relay_outlives_the_idle_timeout(self):
+        e = self.track(start_echo())
+        p = self.proxy(f"127.0.0.1:{e.port}", extra=[*self.EXTRA, "--idle-timeout", "500ms"])
+        s = connect(p.port, timeout=10)
+        block = os.urandom(256 * 1024)
+        moved = 0
+        deadline = time.monotonic() + 1.5  # three idle timeouts of steady traffic
+        while time.monotonic() < deadline:
+            s.sendall(block)
+            self.assertEqual(recv_exactly(s, len(block)), block)
+            moved += len(block)
+        self.assertGreater(moved, 0)
+        started = time.monotonic()  # then silence: closed after about the timeout
+        self.assertEqual(s.recv(1), b"")
+        self.assertLess(time.monotonic() - started, 3)
+
+
+class SplicedRelay(Relay):
+    """The same behaviour with --splice on, the default (bulk moves socket to socket in the kernel)."""
+    EXTRA = ()
 
 
 class ProxyProtocol(ProxyTest):
