@@ -25,6 +25,12 @@ class ProxyTest(ServerTest):
     def proxy(self, *upstreams, extra=(), **kw):
         return self.track(start_proxy(*upstreams, extra=extra, **kw))
 
+    def connect(self, *args, **kw):
+        """A client socket that is closed when the test ends, whatever happens."""
+        s = connect(*args, **kw)
+        self.addCleanup(s.close)
+        return s
+
     def which(self, proxy_port, source=None):
         """The name of the upstream a new connection reaches (and that it echoes)."""
         s = connect(proxy_port, source)
@@ -50,7 +56,7 @@ class Balancing(ProxyTest):
     def test_least_conn_sends_new_clients_to_the_idle_upstream(self):
         a, b = self.upstream(named_echo, name="a"), self.upstream(named_echo, name="b")
         p = self.proxy(a.address, b.address, extra=["--balance", "least-conn"])
-        held = connect(p.port)
+        held = self.connect(p.port)
         busy = recv_line(held).decode().strip()
         self.assertTrue(wait_until(lambda: metric(p, "proxy_upstream_active",
                                                   upstream=(a if busy == "a" else b).address) == 1, 5))
@@ -103,7 +109,7 @@ class Health(ProxyTest):
                                    interval * fails + 1))
         self.assertLessEqual(time.monotonic() - killed, interval * fails + 1)
         for _ in range(10):  # every new client still served
-            s = connect(p.port)
+            s = self.connect(p.port)
             s.sendall(b"still here")
             self.assertEqual(recv_exactly(s, 10), b"still here")
             s.close()
@@ -119,7 +125,7 @@ class Health(ProxyTest):
         # Health checks far apart: only the client's own connect finds the dead one.
         p = self.proxy(dead, live.address, extra=["--health-interval", "60s"])
         for _ in range(4):
-            s = connect(p.port)
+            s = self.connect(p.port)
             s.sendall(b"hello")
             self.assertEqual(recv_exactly(s, 5), b"hello")
             s.close()
@@ -130,7 +136,7 @@ class Health(ProxyTest):
     def test_with_every_upstream_down_a_client_is_closed_within_a_second_and_counted(self):
         p = self.proxy(f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}", extra=["--health-interval", "60s"])
         for _ in range(3):
-            s = connect(p.port)
+            s = self.connect(p.port)
             started = time.monotonic()
             self.assertEqual(s.recv(1), b"")
             self.assertLess(time.monotonic() - started, 1.0)
@@ -160,7 +166,7 @@ class Health(ProxyTest):
                 a = self.upstream(echo)
                 p = self.proxy(a.address, extra=["--on-down", mode, "--health-interval", "200ms",
                                                   "--health-fails", "1"])
-                s = connect(p.port)
+                s = self.connect(p.port)
                 s.sendall(b"x")
                 self.assertEqual(recv_exactly(s, 1), b"x")
                 a.close_listener()  # checks now fail; the relay's connection lives on
@@ -224,7 +230,7 @@ class Relay(ProxyTest):
 
         u = self.upstream(late_reply)
         p = self.proxy(u.address, extra=[*self.EXTRA])
-        s = connect(p.port)
+        s = self.connect(p.port)
         s.sendall(b"question")
         s.shutdown(socket.SHUT_WR)
         got = b""
@@ -238,7 +244,7 @@ class Relay(ProxyTest):
     def test_a_half_closed_relay_is_closed_after_the_half_close_timeout(self):
         u = self.upstream(hold_after_eof)
         p = self.proxy(u.address, extra=[*self.EXTRA, "--half-close-timeout", "1s"])
-        s = connect(p.port, timeout=10)
+        s = self.connect(p.port, timeout=10)
         s.sendall(b"bye")
         s.shutdown(socket.SHUT_WR)
         started = time.monotonic()
@@ -255,7 +261,7 @@ class Relay(ProxyTest):
 
         u = self.upstream(reset_after_hello)
         p = self.proxy(u.address, extra=[*self.EXTRA])
-        s = connect(p.port)
+        s = self.connect(p.port)
         s.sendall(b"hello")
         started = time.monotonic()
         try:
@@ -268,7 +274,7 @@ class Relay(ProxyTest):
     def test_an_idle_relay_is_closed_after_the_idle_timeout(self):
         u = self.upstream(echo)
         p = self.proxy(u.address, extra=[*self.EXTRA, "--idle-timeout", "500ms"])
-        s = connect(p.port)
+        s = self.connect(p.port)
         s.sendall(b"a")
         self.assertEqual(recv_exactly(s, 1), b"a")
         started = time.monotonic()
@@ -298,7 +304,7 @@ class Relay(ProxyTest):
         done = threading.Event()
 
         def push():
-            s = connect(p.port, timeout=60)
+            s = self.connect(p.port, timeout=60)
             for _ in range(total // len(block)):
                 s.sendall(block)
             s.shutdown(socket.SHUT_WR)
@@ -331,7 +337,7 @@ class Relay(ProxyTest):
         p = self.proxy(u.address, extra=[*self.EXTRA])
         time.sleep(0.3)
         idle = rss_bytes(p.p.pid)
-        s = connect(p.port, timeout=30)
+        s = self.connect(p.port, timeout=30)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         peak = 0
         deadline = time.monotonic() + 2
@@ -354,7 +360,7 @@ class Relay(ProxyTest):
     def test_a_busy_bulk_relay_outlives_the_idle_timeout(self):
         e = self.track(start_echo())
         p = self.proxy(f"127.0.0.1:{e.port}", extra=[*self.EXTRA, "--idle-timeout", "500ms"])
-        s = connect(p.port, timeout=10)
+        s = self.connect(p.port, timeout=10)
         block = os.urandom(256 * 1024)
         moved = 0
         deadline = time.monotonic() + 1.5  # three idle timeouts of steady traffic
@@ -388,7 +394,7 @@ class ProxyProtocol(ProxyTest):
 
         u.behaviour = capture_line
         p = self.proxy(u.address, extra=["--send-proxy", "v1"])
-        s = connect(p.port)
+        s = self.connect(p.port)
         client_port = s.getsockname()[1]
         s.sendall(b"payload")
         self.assertEqual(recv_exactly(s, 7), b"payload")
@@ -398,7 +404,7 @@ class ProxyProtocol(ProxyTest):
     def test_a_v2_header_names_the_client_and_the_proxy_byte_for_byte(self):
         u = self.upstream(capture_then_echo(16 + 12))
         p = self.proxy(u.address, extra=["--send-proxy", "v2"])
-        s = connect(p.port, source="127.0.0.9")
+        s = self.connect(p.port, source="127.0.0.9")
         client_port = s.getsockname()[1]
         s.sendall(b"payload")
         self.assertEqual(recv_exactly(s, 7), b"payload")
@@ -427,14 +433,14 @@ class Tls(ProxyTest):
             e = self.track(start_echo("--tls-cert", cert, "--tls-key", key))
             p = self.proxy(f"127.0.0.1:{e.port}", extra=["--upstream-tls", "--upstream-ca", cert,
                                                         "--upstream-server-name", "localhost"])
-            s = connect(p.port)
+            s = self.connect(p.port)
             s.sendall(b"secret")
             self.assertEqual(recv_exactly(s, 6), b"secret")
             s.close()
             # Against the system's CAs the self-signed upstream is refused, and counted.
             q = self.proxy(f"127.0.0.1:{e.port}", extra=["--upstream-tls", "--upstream-server-name", "localhost",
                                                         "--retries", "0", "--health-interval", "60s"])
-            s = connect(q.port)
+            s = self.connect(q.port)
             self.assertEqual(s.recv(1), b"")
             s.close()
             self.assertEqual(metric(q, "proxy_no_upstream_total"), 1)
@@ -444,7 +450,7 @@ class Lifecycle(ProxyTest):
     def test_sigterm_with_relays_open_drains_and_exits_0(self):
         e = self.track(start_echo())
         p = self.proxy(f"127.0.0.1:{e.port}", extra=["--shutdown-timeout", "1s"])
-        socks = [connect(p.port) for _ in range(20)]
+        socks = [self.connect(p.port) for _ in range(20)]
         for s in socks:
             s.sendall(b"hi")
             self.assertEqual(recv_exactly(s, 2), b"hi")
