@@ -60,6 +60,7 @@ struct Options {
   std::size_t connect_concurrency = 128;  // per thread
   bool busy_poll = false;       // never sleep in epoll_wait while driving (see worker.cpp)
   double warmup = 0.0;          // chat: seconds of load before the measured window
+  std::string line = "PING";    // line: the request, without its newline
 };
 
 // What one thread measured. Counters are written by their thread only and

@@ -89,8 +89,8 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"aio-load: load generator for the aio echo and chat servers"};
   app.set_version_flag("--version", "aio-load 0.1.0");
-  app.add_option("mode", o.mode, "echo | bulk | connect | idle | chat")
-      ->check(CLI::IsMember({"echo", "bulk", "connect", "idle", "chat"}))
+  app.add_option("mode", o.mode, "echo | bulk | connect | idle | chat | line")
+      ->check(CLI::IsMember({"echo", "bulk", "connect", "idle", "chat", "line"}))
       ->capture_default_str();
   app.add_option("--host", o.host, "server address")->capture_default_str();
   app.add_option("--port", o.port, "server port")->capture_default_str();
@@ -118,6 +118,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "print the summary as one JSON object");
   app.add_option("--senders", o.senders, "chat: clients that send")->capture_default_str();
   app.add_option("--room", o.room, "chat: the room everyone joins")->capture_default_str();
+  app.add_option("--line", o.line, "line: the request line sent, one reply line expected for each")
+      ->capture_default_str();
   app.add_option("--grace", o.grace, "seconds a stalled connection gets after the deadline")->capture_default_str();
   app.add_option("--connect-timeout", o.connect_timeout, "seconds for opening all connections")
       ->capture_default_str();
@@ -139,6 +141,10 @@ int main(int argc, char** argv) {
   }
   if (o.mode == "echo" && o.size * o.pipeline > (std::size_t{1} << 20)) {
     std::cerr << "aio-load: --size x --pipeline must stay within 1 MiB (the socket buffers)\n";
+    return 2;
+  }
+  if (o.mode == "line" && o.rate > 0) {
+    std::cerr << "aio-load: --rate is not supported in line mode\n";
     return 2;
   }
   if (o.mode != "chat") o.warmup = 0;

@@ -11,8 +11,13 @@
 //          whole of it.
 // idle:    open --connections, one round trip each, hold them until the
 //          deadline, then check that the server kept every one open.
+// line:    for line protocols (a key-value server, Redis's inline commands):
+//          each connection keeps --pipeline copies of --line in flight, and
+//          a round trip ends at each reply line; replies are counted, not
+//          compared (a reply starting "ERR" or "-" counts as an error).
 // chat:    see chat.cpp.
-// Every byte that comes back is compared with the byte sent at its offset.
+// In the other modes every byte that comes back is compared with the byte
+// sent at its offset.
 #include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
@@ -125,6 +130,52 @@ aio::Task<void> drive_echo(Worker& w, S& s, std::size_t conn) {
         sent_at.pop_front();
         w.stats.add(w.stats.round_trips);
       }
+    }
+  }
+}
+
+// One line-protocol connection: --pipeline requests in flight, a round trip per reply line.
+template <class S>
+aio::Task<void> drive_line(Worker& w, S& s) {
+  const Options& o = w.sh.opt;
+  const std::string request = o.line + "\n";
+  std::vector<char> buf(65536);
+  std::deque<Clock::time_point> sent_at;
+  bool at_line_start = true;
+  std::string head;  // the first bytes of the reply line being read
+  for (;;) {
+    while (sent_at.size() < o.pipeline && !w.stopping()) {
+      auto [ec, sent] = co_await asio::async_write(s, asio::buffer(request), tuple_awaitable);
+      if (ec) {
+        w.stats.add(w.stats.errors);
+        co_return;
+      }
+      w.stats.add(w.stats.bytes_sent, sent);
+      sent_at.push_back(Clock::now());
+    }
+    if (sent_at.empty()) co_return;
+    auto [ec, got] = co_await s.async_read_some(asio::buffer(buf), tuple_awaitable);
+    if (ec) {
+      w.stats.add(w.stats.errors);
+      co_return;
+    }
+    w.stats.add(w.stats.bytes_received, got);
+    const auto now = Clock::now();
+    for (std::size_t i = 0; i < got; ++i) {
+      const char c = buf[i];
+      if (at_line_start) head.clear();
+      at_line_start = false;
+      if (head.size() < 3) head.push_back(c);
+      if (c != '\n') continue;
+      at_line_start = true;
+      if (sent_at.empty()) {  // a reply nobody asked for
+        w.stats.add(w.stats.mismatches);
+        continue;
+      }
+      if (head.rfind("ERR", 0) == 0 || head.front() == '-') w.stats.add(w.stats.errors);
+      w.stats.latency_ns.record(ns_between(sent_at.front(), now));
+      sent_at.pop_front();
+      w.stats.add(w.stats.round_trips);
     }
   }
 }
@@ -328,6 +379,8 @@ aio::Task<void> drive_all(Worker& w, std::vector<Conn<S>>& conns) {
           g.create_task(drive_echo(w, s, w.conns[i]));
         else if (mode == "bulk")
           g.create_task(drive_bulk(w, s));
+        else if (mode == "line")
+          g.create_task(drive_line(w, s));
         else if (mode == "chat")
           g.create_task(chat_drive(w, s, conns[i].chat, w.conns[i]));
       }

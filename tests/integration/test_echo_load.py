@@ -53,6 +53,29 @@ class LoadTest(ServerTest):
         self.assertEqual(j["mismatches"], 2)  # one flipped byte per connection
         self.assertIn("mismatch", err)
 
+    def test_line_mode_counts_a_round_trip_per_reply_line(self):
+        srv = self.track(start_echo())
+        rc, j, err = self.run_json("line", "--port", str(srv.port), "-c", "4", "-p", "3", "--line", "GET k",
+                                   "-d", "1")
+        self.assertEqual(rc, 0, err)
+        self.assertGreater(j["round_trips"], 100)
+        self.assertEqual(j["errors"], 0)
+        # Every reply is one echoed request line; at most the 3 x 4 in flight at the deadline are unanswered.
+        self.assertEqual(j["bytes_received"], j["round_trips"] * len("GET k\n"))
+        self.assertLessEqual(j["bytes_sent"] - j["bytes_received"], 3 * 4 * len("GET k\n"))
+
+    def test_line_mode_counts_err_replies_as_errors(self):
+        srv = self.track(start_echo())
+        rc, j, err = self.run_json("line", "--port", str(srv.port), "-c", "1", "--line", "ERR nope", "-d", "0.5")
+        self.assertGreater(j["round_trips"], 10)
+        self.assertEqual(j["errors"], j["round_trips"])
+        self.assertNotEqual(rc, 0)
+
+    def test_line_mode_refuses_a_rate(self):
+        rc, _, err = load("line", "--rate", "100", "-d", "0.1")
+        self.assertEqual(rc, 2)
+        self.assertIn("not supported in line mode", err)
+
     def test_connect_mode_makes_fresh_connections(self):
         srv = self.track(start_echo())
         rc, j, err = self.run_json("connect", "--port", str(srv.port), "-c", "4", "-d", "1")
