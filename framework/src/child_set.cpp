@@ -35,7 +35,11 @@ asio::awaitable<void> ChildSet::wait_all() {
   }
   if (pending_ == 0) co_return;
   Waiter w;
-  w.on_cancel = [](Waiter&, void* arg) { static_cast<ChildSet*>(arg)->cancel_all(); };
+  w.on_cancel = [](Waiter&, void* arg) {
+    auto* set = static_cast<ChildSet*>(arg);
+    set->outer_cancelled_ = true;  // before the children see it: aborting() holds while they unwind
+    set->cancel_all();
+  };
   w.on_cancel_arg = this;
   co_await park(waiters_, w);
   if (w.cancel_forwarded) {

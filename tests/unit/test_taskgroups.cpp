@@ -136,3 +136,65 @@ TEST_CASE("a TaskGroup dropped without join cancels its children", "[taskgroups]
     CHECK(*flag);
   }());
 }
+
+// CPython test_taskgroups.py::test_taskgroup_no_create_task_after_failure
+TEST_CASE("create_task after a child failed raises RuntimeError and never starts the task", "[taskgroups]") {
+  run_test([]() -> Task<> {
+    bool late_started = false, refused = false;
+    aio::TaskGroup tg;
+    auto late = [&]() -> Task<> {
+      late_started = true;
+      co_return;
+    };
+    auto failing = []() -> Task<> {
+      co_await aio::sleep(1ms);
+      throw aio::ValueError("child");
+    };
+    auto sibling = [&]() -> Task<> {
+      try {
+        co_await aio::sleep(10s);
+      } catch (const aio::CancelledError&) {
+        try {
+          tg.create_task(late());
+        } catch (const aio::RuntimeError&) {
+          refused = true;
+        }
+        throw;
+      }
+    };
+    tg.create_task(failing());
+    tg.create_task(sibling());
+    auto failure = co_await aio::test::caught<aio::ValueError>(tg.join());
+    CHECK(failure.has_value());
+    CHECK(refused);
+    co_await aio::sleep(5ms);
+    CHECK_FALSE(late_started);
+  }());
+}
+
+TEST_CASE("create_task while the task in join() is being cancelled raises RuntimeError", "[taskgroups]") {
+  run_test([]() -> Task<> {
+    bool refused = false;
+    aio::TaskGroup tg;
+    auto noop = []() -> Task<> { co_return; };
+    auto child = [&]() -> Task<> {
+      try {
+        co_await aio::sleep(10s);
+      } catch (const aio::CancelledError&) {
+        try {
+          tg.create_task(noop());
+        } catch (const aio::RuntimeError&) {
+          refused = true;
+        }
+        throw;
+      }
+    };
+    tg.create_task(child());
+    auto joiner = aio::create_task(tg.join());
+    co_await aio::sleep(5ms);
+    joiner.cancel();
+    auto cancelled = co_await aio::test::caught<aio::CancelledError>(joiner.join());
+    CHECK(cancelled.has_value());
+    CHECK(refused);
+  }());
+}

@@ -126,3 +126,23 @@ TEST_CASE("an exception of the inner task passes through wait_for", "[timeouts]"
     CHECK_THROWS_AS(co_await aio::wait_for(failing(), 1s), aio::ValueError);
   }());
 }
+
+// CPython test_waitfor.py::test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started
+TEST_CASE("wait_for with a timeout of 0 or less raises TimeoutError without starting the task", "[timeouts]") {
+  run_test([]() -> Task<> {
+    bool started = false;
+    auto body = [&]() -> Task<int> {
+      started = true;
+      co_return 1;
+    };
+    const std::vector<std::chrono::milliseconds> timeouts = {0ms, -1ms, -1000ms};
+    for (auto t : timeouts) {
+      auto timed_out = co_await aio::test::caught<aio::TimeoutError>(aio::wait_for(body(), t));
+      CHECK(timed_out.has_value());
+    }
+    co_await aio::sleep(5ms);
+    CHECK_FALSE(started);
+    CHECK(co_await aio::wait_for(body(), 1s) == 1);  // a positive timeout still runs it
+    CHECK(started);
+  }());
+}

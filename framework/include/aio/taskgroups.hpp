@@ -25,10 +25,13 @@ class TaskGroup {
     if (!joined_) set_->cancel_all();
   }
 
-  // RuntimeError once join() has finished.
+  // RuntimeError once join() has finished, and once the group is shutting
+  // down (a child failed, or the task in join() was cancelled): the task is
+  // then never started, as asyncio's TaskGroup refuses it.
   template <class T>
   TaskHandle<T> create_task(Task<T> task, std::string name = {}) {
     if (joined_) throw RuntimeError("TaskGroup is finished");
+    if (set_->aborting()) throw RuntimeError("TaskGroup is shutting down");
     return set_->spawn(std::move(task), std::move(name));
   }
 

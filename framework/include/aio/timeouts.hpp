@@ -14,11 +14,14 @@ namespace aio {
 // Runs `task` with a deadline. On expiry the task is cancelled and awaited:
 // its clean-up has run before TimeoutError reaches the caller, and if it
 // finished anyway (it swallowed the cancellation), its value is returned.
+// A deadline already past (wait_for with 0 or less) raises TimeoutError
+// without starting the task, as asyncio does.
 //
 // Throws: TimeoutError; whatever the task throws.
 // Cancellation: cancels the task, waits for it, raises CancelledError.
 template <class T>
 [[nodiscard]] Task<T> timeout_at(Task<T> task, std::chrono::steady_clock::time_point deadline) {
+  if (deadline <= std::chrono::steady_clock::now()) throw TimeoutError();
   auto h = create_task(std::move(task));
   auto expired = std::make_shared<bool>(false);
   asio::steady_timer timer(co_await asio::this_coro::executor, deadline);

@@ -34,6 +34,9 @@ class ChildSet : public std::enable_shared_from_this<ChildSet> {
   asio::awaitable<void> wait_all();
 
   bool outer_cancelled() const noexcept { return outer_cancelled_; }
+  // A child failed (fail_fast) or the waiter was cancelled: the set is
+  // cancelling what it has, and a TaskGroup takes no new child.
+  bool aborting() const noexcept { return outer_cancelled_ || (fail_fast_ && !errors_.empty()); }
   const std::vector<std::exception_ptr>& errors() const noexcept { return errors_; }
   std::size_t pending() const noexcept { return pending_; }
   bool any_cancelled() const noexcept { return any_cancelled_; }
