@@ -1,4 +1,4 @@
-# One image with every aio program (DESIGN §5). Multi-stage: the build stage
+# One image with every aio program. Multi-stage: the build stage
 # has the compilers and -dev packages; the runtime stage only the shared
 # libraries the programs link, and runs as a non-root user.
 #

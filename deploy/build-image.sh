@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the aio image without a Docker engine (DESIGN §6): buildah with the
+# Builds the aio image without a Docker engine: buildah with the
 # settings of deploy/containers.conf. The Dockerfile's base image
 # (debian:bookworm) is made locally with debootstrap when no registry has it.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""asyncio_chat.py - DESIGN §4's chat protocol in idiomatic asyncio, a peer for bench/chat_bench.sh.
+"""asyncio_chat.py - aio-chat's protocol in idiomatic asyncio, a peer for bench/chat_bench.sh.
 
     /usr/bin/python3 asyncio_chat.py --port 7201 [--host 127.0.0.1] [--uvloop]
                                      [--max-line 4096] [--max-outbox-bytes 1048576]

@@ -1,4 +1,4 @@
-// clients/load/chat.hpp — internal to aio-load. The chat mode (DESIGN §4's aio-chat protocol).
+// clients/load/chat.hpp — internal to aio-load. The chat mode (aio-chat's protocol, servers/chat/chat_server.hpp).
 //
 // --connections clients join one room (--room, default "bench"); once all
 // have joined, the first --senders of them send lines `b ID SEQ T PADDING`

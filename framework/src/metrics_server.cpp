@@ -1,4 +1,4 @@
-// metrics_server.cpp — ServerMetrics: the instruments of one server (DESIGN §3).
+// metrics_server.cpp — ServerMetrics: the instruments of one server (aio/metrics.hpp names them).
 #include <aio/metrics.hpp>
 
 #include <string>

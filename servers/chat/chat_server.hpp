@@ -1,6 +1,6 @@
 // servers/chat/chat_server.hpp — internal to aio-chat. The chat service, apart from main().
 //
-// ChatService is the whole of DESIGN §4's line protocol: rooms, nicks,
+// ChatService is the whole of the line protocol: rooms, nicks,
 // commands and the fan-out, behind one ClientConnected handler that
 // aio::start_server runs once per connection. main.cpp owns the flags, the
 // listener, the signals and the metrics exposer; a test can build a

@@ -1,4 +1,4 @@
-// aio-chat — the chat server (DESIGN §4). Port 7001, metrics on 9101.
+// aio-chat — the chat server. Port 7001, metrics on 9101.
 //
 //   aio-chat [--host 0.0.0.0] [--port 7001] [--max-line 4096] [--max-outbox-bytes 1048576] [--flush-interval 2ms]
 //            [--tls-cert F --tls-key F] [--max-connections N] [--idle-timeout 0s]

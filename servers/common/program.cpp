@@ -1,12 +1,13 @@
 // servers/common/program.cpp — flags, logging and start-up shared by the sample servers.
 #include "program.hpp"
 
-#include <aio/metrics.hpp>
-
 #include <spdlog/sinks/stdout_sinks.h>
-#include <cstdio>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+
+#include <cstdio>
+
+#include <aio/metrics.hpp>
 
 namespace aio::program {
 

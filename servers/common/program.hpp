@@ -1,6 +1,6 @@
 // servers/common/program.hpp — internal to the sample programs. What every aio server shares.
 //
-// DESIGN §4 in code: the common flags (each also read from AIO_<FLAG>),
+// The common flags (each also read from AIO_<FLAG>),
 // logging to stderr, TLS, metrics (server + process + loop lag on
 // --metrics-port), --threads loops with SO_REUSEPORT listeners, and the
 // SIGTERM/SIGINT drain. A server program adds its own flags to app(), then
@@ -36,7 +36,7 @@ class Registry;
 
 namespace aio::program {
 
-// The flags of DESIGN §4.
+// The flags every sample server has.
 struct ServerConfig {
   std::string host = "0.0.0.0";
   std::uint16_t port = 0;

@@ -1,4 +1,4 @@
-// aio-echo — the echo server (DESIGN §4). Port 7000, metrics on 9100.
+// aio-echo — the echo server. Port 7000, metrics on 9100.
 //
 //   aio-echo [--host 0.0.0.0] [--port 7000] [--threads N] [--tls-cert F --tls-key F]
 //            [--max-connections N] [--idle-timeout 300s] [--shutdown-timeout 10s]

@@ -82,16 +82,14 @@ UpstreamPtr Picker::pick(std::string_view client, std::span<const Upstream* cons
   }
   candidates_.clear();
   chosen_from_.clear();
-  for (const auto& u : view_) {
+  for (std::size_t i = 0; i < view_.size(); ++i) {
+    const auto& u = view_[i];
     if (!u->eligible() || std::find(exclude.begin(), exclude.end(), u.get()) != exclude.end()) continue;
     candidates_.push_back({u->label(), u->active()});
-    chosen_from_.push_back(u.get());
+    chosen_from_.push_back(i);
   }
   if (candidates_.empty()) return nullptr;
-  Upstream* chosen = chosen_from_[balancer_.choose(candidates_, client)];
-  for (const auto& u : view_)
-    if (u.get() == chosen) return u;
-  return nullptr;
+  return view_[chosen_from_[balancer_.choose(candidates_, client)]];
 }
 
 }  // namespace proxy

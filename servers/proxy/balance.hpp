@@ -67,7 +67,7 @@ class Picker {
   std::vector<UpstreamPtr> view_;
   std::uint64_t seen_version_ = ~std::uint64_t{0};
   std::vector<Candidate> candidates_;
-  std::vector<Upstream*> chosen_from_;
+  std::vector<std::size_t> chosen_from_;  // candidates_[i] is view_[chosen_from_[i]]
 };
 
 }  // namespace proxy

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <string>
 #include <system_error>
 
@@ -48,17 +49,28 @@ Relay::~Relay() {
   if (idle_) idle_->disarm();
 }
 
+namespace {
+// An activity stamp per relayed chunk needs no better than a few
+// milliseconds: CLOCK_MONOTONIC_COARSE (steady_clock's clock, at its tick
+// resolution, without reading the TSC), as the streams' own idle timer does.
+std::chrono::steady_clock::time_point coarse_now() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+}
+}  // namespace
+
 void Relay::count(Direction d, std::size_t n) {
   if (d == Direction::to_upstream)
     upstream_.sent(n);
   else
     upstream_.received(n);
-  if (idle_) last_activity_ = std::chrono::steady_clock::now();
+  if (idle_) last_activity_ = coarse_now();
 }
 
 void Relay::start_idle_watch() {
   if (!pipes_ || options_.idle_timeout.count() <= 0) return;
-  last_activity_ = std::chrono::steady_clock::now();
+  last_activity_ = coarse_now();
   idle_ = std::make_shared<Timer>(aio::get_running_loop().context().get_executor(), this);
   // One timer per relay: activity only moves last_activity_; on expiry the
   // timer re-arms for the new deadline or closes the relay.

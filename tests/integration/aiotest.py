@@ -6,6 +6,7 @@ it by its own pid. Binaries come from the environment that CTest sets
 (AIO_ECHO_BIN, AIO_LOAD_BIN, ...; see CMakeLists.txt); python peers from
 bench/peers. Standard library only, run by /usr/bin/python3.
 """
+import asyncio
 import os
 import re
 import signal
@@ -117,6 +118,27 @@ class Server(Proc):
     def scrape(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
             return r.read().decode()
+
+
+async def round_trip_bulk(port, payload):
+    """Sends `payload` to the echo on 127.0.0.1:port while reading, then half-closes; what came back."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def send():
+        # Write in chunks while the caller reads: the echo comes back while we
+        # send, and a client that only reads after sending everything would
+        # deadlock once the buffers on both sides are full.
+        for i in range(0, len(payload), 65536):
+            writer.write(payload[i:i + 65536])
+            await writer.drain()
+        writer.write_eof()
+
+    sender = asyncio.create_task(send())
+    back = await asyncio.wait_for(reader.read(), 30)
+    await sender
+    writer.close()
+    await writer.wait_closed()
+    return back
 
 
 def start_echo(*extra, env=None):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""test_chat.py - aio-chat and aio-chat-client against real sockets (DESIGN §4).
+"""test_chat.py - aio-chat and aio-chat-client against real sockets (the protocol of servers/chat/chat_server.hpp).
 
     AIO_CHAT_BIN=BUILD/servers/chat/aio-chat AIO_CHAT_CLIENT_BIN=BUILD/clients/chat/aio-chat-client \
         /usr/bin/python3 -m unittest -v test_chat          (what ctest runs: integration/test_chat)
@@ -209,7 +209,7 @@ class ServerTest(unittest.TestCase):
 
 
 class ProtocolTest(ServerTest):
-    """Every row of DESIGN §4's protocol table, error lines included."""
+    """Every row of the protocol table in servers/chat/chat_server.hpp, error lines included."""
 
     def test_welcome_names_a_unique_guest_in_the_lobby(self):
         a = self.join("guest1")

@@ -7,27 +7,7 @@ import subprocess
 import time
 import unittest
 
-from aiotest import Server, ServerTest, binary, start_echo
-
-
-async def round_trip_bulk(port, payload):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-
-    async def send():
-        # Write in chunks while the caller reads: the echo comes back while we
-        # send, and a client that only reads after sending everything would
-        # deadlock once the buffers on both sides are full.
-        for i in range(0, len(payload), 65536):
-            writer.write(payload[i:i + 65536])
-            await writer.drain()
-        writer.write_eof()
-
-    sender = asyncio.create_task(send())
-    back = await asyncio.wait_for(reader.read(), 30)
-    await sender
-    writer.close()
-    await writer.wait_closed()
-    return back
+from aiotest import Server, ServerTest, binary, round_trip_bulk, start_echo
 
 
 async def client_round_trips(port, n, i):

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from aiotest import ServerTest, make_certs, start_echo
+from aiotest import ServerTest, make_certs, round_trip_bulk, start_echo
 from proxytest import (ThreadedUpstream, capture_then_echo, connect, echo, free_port, hold_after_eof, metric,
                        named_echo, recv_exactly, recv_line, rss_bytes, start_echo_process, start_proxy, wait_until)
 
@@ -190,22 +190,7 @@ class Relay(ProxyTest):
         p = self.proxy(f"127.0.0.1:{e.port}", extra=[*self.EXTRA])
         payload = os.urandom(10 * 1024 * 1024)
 
-        async def run():
-            reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
-
-            async def send():
-                for i in range(0, len(payload), 65536):
-                    writer.write(payload[i:i + 65536])
-                    await writer.drain()
-                writer.write_eof()
-
-            sender = asyncio.create_task(send())
-            back = await asyncio.wait_for(reader.read(), 60)
-            await sender
-            writer.close()
-            return back
-
-        back = asyncio.run(run())
+        back = asyncio.run(round_trip_bulk(p.port, payload))
         self.assertEqual(hashlib.sha256(back).hexdigest(), hashlib.sha256(payload).hexdigest())
         self.assertTrue(wait_until(
             lambda: metric(p, "proxy_upstream_bytes_total", upstream=f"127.0.0.1:{e.port}",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The deployment files that a tool can check offline are checked (DESIGN §5):
+# The deployment files that a tool can check offline are checked:
 # the Prometheus config with promtool, the compose file with docker-compose
 # (parsing and interpolation only, no Docker engine needed), every YAML file
 # under deploy/ with yamllint. Needs the Debian packages prometheus,

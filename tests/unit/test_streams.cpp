@@ -696,7 +696,7 @@ TEST_CASE("a loop closed with a socket read still pending destroys the reader an
       // Not a task: run() and close() cancel tasks and wait for them, so
       // only a bare Asio coroutine is still reading when the loop closes.
       // Named first: g++ 12 frees a capturing lambda created inside a
-      // co_await expression twice (DESIGN §6).
+      // co_await expression twice (g++ 12).
       auto reader = [fd = sv[0], destroyed, started]() -> asio::awaitable<void> {
         Guard guard{destroyed};
         auto [r, w] = co_await aio::open_connection(fd);

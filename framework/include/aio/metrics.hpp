@@ -153,7 +153,7 @@ void install_process_metrics(Registry& registry);
                                                      std::chrono::milliseconds interval = std::chrono::milliseconds(100),
                                                      std::string loop = "0");
 
-// The instruments of one server (label server=NAME), as DESIGN §3 names them
+// The instruments of one server (label server=NAME), named as below
 // (aio_connection_duration_seconds has buckets from 1 ms to 1 h):
 // aio_connections_accepted_total, aio_connections_active,
 // aio_connections_rejected_total{reason}, aio_connection_duration_seconds,

@@ -11,7 +11,7 @@
 // readexactly(n) not capped by the limit, EOF rules). Beyond asyncio,
 // read_some() and read_into() are the zero-copy path for hot loops.
 //
-// How bytes move (DESIGN §1.6): an idle reader holds no buffer; it waits for
+// How bytes move: an idle reader holds no buffer; it waits for
 // readiness and takes a chunk from a per-loop pool only when bytes arrive,
 // giving it back once drained. Reading is pulled by the reader, so nothing is
 // read while more than the caller asked for is buffered (asyncio pauses at
