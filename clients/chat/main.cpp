@@ -11,6 +11,8 @@
 // EOF or the server closed), 1 on a connection error (a line on stderr),
 // 2 on bad usage.
 #include <CLI/CLI.hpp>
+
+#include "cli.hpp"
 #include <asio/posix/stream_descriptor.hpp>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -139,11 +141,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_flag("--insecure", o.insecure, "do not verify the server's certificate");
   app.set_version_flag("--version", "aio-chat-client 0.1.0");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  if (auto status = aio::clients::parse_or_exit(app, argc, argv, "aio-chat-client")) return *status;
   try {
     return aio::run(run_client(o));
   } catch (const std::exception& e) {

@@ -9,6 +9,8 @@
 // mismatch or a connection error (with a line on stderr), 2 on bad usage.
 #include <CLI/CLI.hpp>
 
+#include "cli.hpp"
+
 #include <aio/connection.hpp>
 #include <aio/runners.hpp>
 #include <aio/timeouts.hpp>
@@ -98,15 +100,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_flag("--insecure", o.insecure, "do not verify the server's certificate");
   app.add_option("-n,--count", o.count, "send each message this many times")->capture_default_str();
-  app.add_option("--timeout", o.timeout, "seconds for the connection and for each echo")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  aio::clients::add_duration_option(app, "--timeout", o.timeout, "for the connection and for each echo (10s, 500ms)");
   app.add_option("message", o.messages, "messages to send (default: the lines of stdin)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  if (auto status = aio::clients::parse_or_exit(app, argc, argv, "aio-echo-client")) return *status;
   try {
     return aio::run(run_client(o));
   } catch (const aio::IncompleteReadError& e) {

@@ -10,6 +10,8 @@
 // when every byte came back as sent and nothing failed, 1 when some byte
 // mismatched or a connection failed, 2 on bad usage.
 #include <CLI/CLI.hpp>
+
+#include "cli.hpp"
 #include <asio/ip/tcp.hpp>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -103,9 +105,7 @@ int main(int argc, char** argv) {
   app.add_option("-p,--pipeline", o.pipeline, "messages in flight per connection (echo)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1024}))
       ->capture_default_str();
-  app.add_option("-d,--duration", o.duration, "seconds to run (idle: to hold)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  aio::clients::add_duration_option(app, "-d,--duration", o.duration, "how long to run (idle: to hold), as 10s or 500ms");
   app.add_option("-r,--rate", o.rate, "round trips (chat: lines) per second over all connections; 0: flat out")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -120,25 +120,20 @@ int main(int argc, char** argv) {
   app.add_option("--room", o.room, "chat: the room everyone joins")->capture_default_str();
   app.add_option("--line", o.line, "line: the request line sent, one reply line expected for each")
       ->capture_default_str();
-  app.add_option("--grace", o.grace, "seconds a stalled connection gets after the deadline")->capture_default_str();
-  app.add_option("--connect-timeout", o.connect_timeout, "seconds for opening all connections")
-      ->capture_default_str();
+  aio::clients::add_duration_option(app, "--grace", o.grace, "how long a stalled connection gets after the deadline",
+                                    false);
+  aio::clients::add_duration_option(app, "--connect-timeout", o.connect_timeout, "for opening all connections");
   app.add_flag("--busy-poll", o.busy_poll,
                "spin (poll the sockets without sleeping) while driving: a CPU per --threads, but no wake-up "
                "latency of the generator's own in the figures");
-  app.add_option("--warmup", o.warmup,
-                 "chat: seconds of the same load before the measured --duration; lines scheduled in it are "
-                 "sent and checked but not counted or timed")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  aio::clients::add_duration_option(app, "--warmup", o.warmup,
+                                    "chat: the same load before the measured --duration; lines scheduled in it are "
+                                    "sent and checked but not counted or timed",
+                                    false);
   app.add_flag("--mark-start", o.mark_start,
                "print 'aio-load: measuring' on stderr when every connection is open and the clock starts, "
                "and 'aio-load: measured' at the deadline, before the connections close");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  if (auto status = aio::clients::parse_or_exit(app, argc, argv, "aio-load")) return *status;
   if (o.mode == "echo" && o.size * o.pipeline > (std::size_t{1} << 20)) {
     std::cerr << "aio-load: --size x --pipeline must stay within 1 MiB (the socket buffers)\n";
     return 2;

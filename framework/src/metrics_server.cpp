@@ -10,6 +10,9 @@ namespace {
 
 // Connection lifetimes: 1 ms (a refused or broken handshake) to 1 h (a long
 // chat session or tunnel).
+constexpr const char* rejected_name = "aio_connections_rejected_total";
+constexpr const char* rejected_help = "Connections refused or dropped before a handler ran.";
+
 const std::vector<double>& duration_buckets() {
   static const std::vector<double> b{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600};
   return b;
@@ -29,7 +32,11 @@ ServerMetrics::ServerMetrics(Registry& registry, const std::string& server)
                                       {{"server", server}})),
       active_(registry.gauge("aio_connections_active", "Connections open now.", {{"server", server}})),
       duration_(registry.histogram("aio_connection_duration_seconds", "How long connections stayed open.",
-                                   duration_buckets(), {{"server", server}})) {
+                                   duration_buckets(), {{"server", server}})),
+      rejected_max_connections_(
+          registry.counter(rejected_name, rejected_help, {{"server", server}, {"reason", "max_connections"}})),
+      rejected_tls_handshake_(
+          registry.counter(rejected_name, rejected_help, {{"server", server}, {"reason", "tls_handshake"}})) {
   registry_.add_collect_hook(this, [this] { publish(); });
 }
 
@@ -58,10 +65,13 @@ void ServerMetrics::connection_closed(std::chrono::steady_clock::duration lifeti
 }
 
 void ServerMetrics::connection_rejected(std::string_view reason) {
-  registry_
-      .counter("aio_connections_rejected_total", "Connections refused or dropped before a handler ran.",
-               {{"server", server_}, {"reason", std::string(reason)}})
-      .inc();
+  if (reason == "max_connections") {
+    rejected_max_connections_.inc();
+  } else if (reason == "tls_handshake") {
+    rejected_tls_handshake_.inc();
+  } else {
+    registry_.counter(rejected_name, rejected_help, {{"server", server_}, {"reason", std::string(reason)}}).inc();
+  }
 }
 
 void ServerMetrics::handler_error() { handler_errors_.inc(); }

@@ -84,7 +84,7 @@ void Loop::cancel_all_tasks() {
   std::vector<detail::TaskStateBase*> live;
   for (auto* t = tasks_head_; t; t = t->next) live.push_back(t);
   for (auto* t : live)
-    if (!t->cancel_requested) t->request_cancel();
+    if (t->cancelling == 0) t->request_cancel();
 }
 
 void Loop::run_until_done(detail::FutureStateBase& main) {

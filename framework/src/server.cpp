@@ -134,8 +134,13 @@ class ServerStream final : public StreamState {
  public:
   ServerStream(std::size_t lim, std::unique_ptr<Transport> t) : StreamState(lim, std::move(t), true) {}
   struct Record final : TaskStateBase {
+    explicit Record(StreamState* o) : owner(o) {}
     std::string task_name() const override { return "aio-connection"; }
-  } task;
+    std::shared_ptr<TaskStateBase> share() override {
+      return std::shared_ptr<TaskStateBase>(owner->shared_from_this(), this);
+    }
+    StreamState* owner;
+  } task{this};
 };
 
 // Logs and counts a handler's failure, then closes its connection.

@@ -4,8 +4,12 @@
 
 #include <asio/steady_timer.hpp>
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <system_error>
 
+#include <aio/detail/private_access.hpp>
 #include <aio/runners.hpp>
 
 namespace aio {
@@ -86,27 +90,84 @@ asio::awaitable<void> await_done(FutureStateBase& st, bool forward_cancel) {
 
 TaskStateBase::~TaskStateBase() { unregister(); }
 
+bool TaskStateBase::cancel_task(std::string) {
+  if (ended) return false;
+  request_cancel();
+  return true;
+}
+
 void TaskStateBase::request_cancel() {
-  cancel_requested = true;
+  ++cancelling;
   signal.emit(asio::cancellation_type::terminal);
 }
 
 void TaskStateBase::unregister() {
   if (!loop) return;
+  ended = true;
   if (prev) prev->next = next; else loop->tasks_head_ = next;
   if (next) next->prev = prev;
   prev = next = nullptr;
   --loop->task_count_;
+  loop->task_index_.erase(this);
   loop = nullptr;
 }
 
-void register_task(LoopState& loop, TaskStateBase& t) noexcept {
+void register_task(LoopState& loop, TaskStateBase& t) {
+  loop.task_index_.insert(&t);
   t.loop = &loop;
   t.prev = nullptr;
   t.next = loop.tasks_head_;
   if (loop.tasks_head_) loop.tasks_head_->prev = &t;
   loop.tasks_head_ = &t;
   ++loop.task_count_;
+}
+
+void report_unretrieved(const std::string& name, const std::exception_ptr& error) noexcept {
+  try {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      spdlog::error("Task exception was never retrieved: task {} failed: {}", name, e.what());
+    } catch (...) {
+      spdlog::error("Task exception was never retrieved: task {} failed with a non-standard exception", name);
+    }
+  } catch (...) {
+    // Logging itself failed; a destructor must not throw.
+  }
+}
+
+// Asio 1.22 keeps what current_task() needs in private members: the thread
+// a frame runs on, the cancellation slot the thread was started with, and
+// the signal that slot belongs to (private_access.hpp).
+namespace {
+using EntryFrame = asio::detail::awaitable_frame<asio::detail::awaitable_thread_entry_point, asio::any_io_executor>;
+struct AttachedThread {
+  using type = CoroThread* CoroFrame::*;
+  friend type member_of(AttachedThread);
+};
+template struct Grant<AttachedThread, &CoroFrame::attached_thread_>;
+struct ParentSlot {
+  using type = asio::cancellation_slot EntryFrame::*;
+  friend type member_of(ParentSlot);
+};
+template struct Grant<ParentSlot, &EntryFrame::parent_cancellation_slot_>;
+struct SlotSignal {
+  using type = asio::detail::cancellation_handler_base** asio::cancellation_slot::*;
+  friend type member_of(SlotSignal);
+};
+template struct Grant<SlotSignal, &asio::cancellation_slot::handler_>;
+}  // namespace
+
+CoroThread* FindCurrentTask::operator()(CoroFrame* frame) const noexcept {
+  *out = nullptr;
+  CoroThread* thread = frame->*member_of(AttachedThread{});
+  LoopState* loop = running_loop_state();
+  if (!thread || !loop) return nullptr;
+  const asio::cancellation_slot& slot = thread->entry_point()->*member_of(ParentSlot{});
+  // A slot points at its signal's only member, so at the signal itself.
+  const void* signal = slot.*member_of(SlotSignal{});
+  *out = loop->task_index_.find(signal);
+  return nullptr;  // not handed on: the pump loop resumes the frame at once
 }
 
 std::string next_task_name() {
@@ -130,6 +191,22 @@ Task<void> sleep(std::chrono::steady_clock::duration delay) {
 }
 
 std::size_t all_tasks_count() { return get_running_loop().all_tasks_count(); }
+
+Task<AnyTask> current_task() {
+  detail::require_running_loop();
+  detail::TaskStateBase* st = nullptr;
+  co_await detail::FindCurrentTask{&st};
+  co_return st ? AnyTask(st->share()) : AnyTask();
+}
+
+std::vector<AnyTask> all_tasks() {
+  auto& loop = get_running_loop();
+  std::vector<AnyTask> out;
+  out.reserve(loop.all_tasks_count());
+  for (auto* t = loop.tasks_head_; t; t = t->next) out.emplace_back(t->share());
+  std::reverse(out.begin(), out.end());
+  return out;
+}
 std::vector<std::string> all_task_names() { return get_running_loop().all_task_names(); }
 
 }  // namespace aio

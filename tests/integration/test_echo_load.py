@@ -163,6 +163,24 @@ class LoadTest(ServerTest):
         for word in ("round trips", "MB/s", "p50", "p99.9", "max", "errors"):
             self.assertIn(word, out.stdout)
 
+    def test_durations_take_the_servers_form(self):
+        srv = self.track(start_echo())
+        rc, j, err = self.run_json("echo", "--port", str(srv.port), "-c", "2", "-d", "300ms",
+                                   "--connect-timeout", "5s", "--grace", "0")
+        self.assertEqual(rc, 0, err)
+        self.assertAlmostEqual(j["duration_s"], 0.3, delta=0.25)
+
+    def test_a_bad_duration_is_one_line_and_exit_2(self):
+        for prog, args in (("AIO_LOAD_BIN", ["echo", "--duration", "2x"]),
+                           ("AIO_LOAD_BIN", ["echo", "--duration", "0"]),
+                           ("AIO_ECHO_CLIENT_BIN", ["--timeout", "soon", "hi"])):
+            out = subprocess.run([binary(prog), *args], capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 2, out.stderr)
+            lines = out.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, out.stderr)
+            self.assertIn("(see --help)", lines[0])
+            self.assertRegex(lines[0], r"^aio-(load|echo-client): --(duration|timeout): ")
+
 
 if __name__ == "__main__":
     unittest.main()

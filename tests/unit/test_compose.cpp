@@ -183,3 +183,44 @@ TEST_CASE("a cancellation pending when gather begins cancels its children", "[co
     CHECK(finished == 0);
   }());
 }
+
+TEST_CASE("wait with a timeout returns what finished in time and leaves the rest pending, not cancelled",
+          "[compose]") {
+  run_test([]() -> Task<> {
+    std::vector<aio::TaskHandle<int>> tasks{aio::create_task(value_after(1ms, 1)),
+                                            aio::create_task(value_after(10s, 2))};
+    auto [done, pending] = co_await aio::wait(tasks, aio::ReturnWhen::ALL_COMPLETED, 50ms);
+    CHECK(done.size() == 1);
+    REQUIRE(pending.size() == 1);
+    CHECK_FALSE(pending[0].cancelled());
+    CHECK_FALSE(pending[0].done());
+    pending[0].cancel();
+    CHECK_THROWS_AS(co_await pending[0].join(), aio::CancelledError);
+  }());
+}
+
+TEST_CASE("wait with a timeout returns as soon as its condition holds", "[compose]") {
+  run_test([]() -> Task<> {
+    std::vector<aio::TaskHandle<int>> tasks{aio::create_task(value_after(1ms, 1))};
+    auto start = std::chrono::steady_clock::now();
+    auto [done, pending] = co_await aio::wait(tasks, aio::ReturnWhen::ALL_COMPLETED, 10s);
+    CHECK(done.size() == 1);
+    CHECK(pending.empty());
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+  }());
+}
+
+TEST_CASE("as_completed with a timeout hands out what finished, then raises TimeoutError", "[compose]") {
+  run_test([]() -> Task<> {
+    std::vector<aio::TaskHandle<int>> tasks{aio::create_task(value_after(1ms, 1)),
+                                            aio::create_task(value_after(10s, 2))};
+    auto it = aio::as_completed(tasks, 50ms);
+    auto first = co_await it.next();
+    REQUIRE(first.has_value());
+    CHECK(first->result() == 1);
+    CHECK_THROWS_AS(co_await it.next(), aio::TimeoutError);
+    CHECK_FALSE(tasks[1].done());
+    tasks[1].cancel();
+    CHECK_THROWS_AS(co_await tasks[1].join(), aio::CancelledError);
+  }());
+}

@@ -229,6 +229,16 @@ TEST_CASE("ServerMetrics records exact counts per server", "[metrics]") {
   CHECK(sample(text, "aio_connection_duration_seconds_bucket{server=\"echo\",le=\"3600\"}") == 2);
 }
 
+TEST_CASE("a fresh server's labelled families are scraped at zero for every reason aio counts", "[metrics]") {
+  m::Registry reg;
+  m::ServerMetrics echo(reg, "echo");
+  const auto text = reg.serialize();
+  INFO(text);
+  CHECK(text.find("# TYPE aio_connections_rejected_total counter") != std::string::npos);
+  CHECK(sample(text, "aio_connections_rejected_total{reason=\"max_connections\",server=\"echo\"}") == 0);
+  CHECK(sample(text, "aio_connections_rejected_total{reason=\"tls_handshake\",server=\"echo\"}") == 0);
+}
+
 TEST_CASE("byte counts are published at every collection and outlive their ServerMetrics", "[metrics]") {
   m::Registry reg;
   {

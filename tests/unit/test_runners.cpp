@@ -1,8 +1,10 @@
 // Behaviours of aio/runners.hpp, from CPython's test_runners.py and test_events.py.
 #include <harness.hpp>
+#include <log_capture.hpp>
 
 #include <atomic>
 #include <csignal>
+#include <future>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -128,11 +130,65 @@ TEST_CASE("wait_for_signal returns the signal raised in the process", "[runners]
 }
 
 TEST_CASE("debug mode logs a loop step slower than slow_callback_duration without failing", "[runners]") {
+  aio::test::LogCapture log;
   aio::Runner runner(true);
   runner.get_loop().slow_callback_duration = 5ms;
   auto blocking = []() -> Task<int> {
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(20ms);
     co_return 1;
   };
   CHECK(runner.run(blocking()) == 1);
+  auto text = log.text();
+  INFO(text);
+  CHECK(text.find("warning slow loop step") != std::string::npos);
+}
+
+TEST_CASE("without debug mode a slow step is not logged", "[runners]") {
+  aio::test::LogCapture log;
+  aio::Runner runner(false);
+  runner.get_loop().slow_callback_duration = 5ms;
+  auto blocking = []() -> Task<int> {
+    std::this_thread::sleep_for(20ms);
+    co_return 1;
+  };
+  CHECK(runner.run(blocking()) == 1);
+  CHECK(log.text().find("slow loop step") == std::string::npos);
+}
+
+TEST_CASE("run_coroutine_threadsafe runs a coroutine on a loop from another thread", "[runners]") {
+  aio::Runner runner;
+  auto& loop = runner.get_loop();
+  std::thread other;
+  std::future<int> value, failure, cancelled;
+  auto main = [&]() -> Task<int> {
+    aio::Event stop;
+    other = std::thread([&] {
+      auto add = []() -> Task<int> {
+        co_await aio::sleep(1ms);
+        co_return 41 + 1;
+      };
+      value = aio::run_coroutine_threadsafe(add(), loop);
+      CHECK(value.get() == 42);
+      auto bad = []() -> Task<int> {
+        co_await aio::sleep(1ms);
+        throw aio::ValueError("bad");
+      };
+      failure = aio::run_coroutine_threadsafe(bad(), loop);
+      CHECK_THROWS_AS(failure.get(), aio::ValueError);
+      auto cancel_self = []() -> Task<int> {
+        auto me = co_await aio::current_task();
+        me.cancel();
+        co_await aio::sleep(10s);
+        co_return 0;
+      };
+      cancelled = aio::run_coroutine_threadsafe(cancel_self(), loop);
+      CHECK_THROWS_AS(cancelled.get(), aio::CancelledError);
+      auto set = [&stop] { stop.set(); };
+      loop.call_soon_threadsafe(set);
+    });
+    co_await stop.wait();
+    co_return 1;
+  };
+  CHECK(runner.run(main()) == 1);
+  other.join();
 }

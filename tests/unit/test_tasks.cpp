@@ -1,8 +1,12 @@
 // Behaviours of aio/tasks.hpp, ported from CPython's test_tasks.py where they exist there.
 #include <harness.hpp>
+#include <log_capture.hpp>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -272,5 +276,164 @@ TEST_CASE("a cancellation pending when join begins cancels the joined task too",
     outer.cancel();
     CHECK_THROWS_AS(co_await outer.join(), aio::CancelledError);
     CHECK(inner.cancelled());
+  }());
+}
+
+// Task introspection: current_task, all_tasks, cancelling/uncancel.
+
+TEST_CASE("current_task inside a created task is that task", "[tasks]") {
+  run_test([]() -> Task<> {
+    aio::AnyTask seen;
+    auto body = [&]() -> Task<> {
+      seen = co_await aio::current_task();
+    };
+    auto h = aio::create_task(body(), "worker");
+    co_await h.join();
+    REQUIRE(seen.valid());
+    CHECK(seen == aio::AnyTask(h));
+    CHECK(seen.get_name() == "worker");
+    CHECK(seen.done());
+  }());
+}
+
+TEST_CASE("current_task in nested coroutines is the task they run in, and differs between tasks", "[tasks]") {
+  run_test([]() -> Task<> {
+    auto me = co_await aio::current_task();
+    auto deeper = []() -> Task<aio::AnyTask> { co_return co_await aio::current_task(); };
+    CHECK(co_await deeper() == me);
+    auto other = aio::create_task(deeper());
+    auto theirs = co_await other.join();
+    CHECK_FALSE(theirs == me);
+    CHECK(theirs == aio::AnyTask(other));
+  }());
+}
+
+TEST_CASE("current_task in a coroutine started by asio::co_spawn is no task", "[tasks]") {
+  run_test([]() -> Task<> {
+    bool valid = true;
+    aio::Event done;
+    auto bare = [&]() -> Task<> {
+      auto t = co_await aio::current_task();
+      valid = t.valid();
+      done.set();
+    };
+    auto ex = co_await asio::this_coro::executor;
+    asio::co_spawn(ex, bare(), asio::detached);
+    co_await done.wait();
+    CHECK_FALSE(valid);
+  }());
+}
+
+TEST_CASE("all_tasks lists the live tasks as handles that can cancel them", "[tasks]") {
+  run_test([]() -> Task<> {
+    auto a = aio::create_task(aio::sleep(10s), "sleeper-a");
+    auto b = aio::create_task(aio::sleep(10s), "sleeper-b");
+    co_await aio::sleep(0s);
+    std::vector<std::string> names;
+    for (auto& t : aio::all_tasks()) names.push_back(t.get_name());
+    CHECK(std::count(names.begin(), names.end(), "sleeper-a") == 1);
+    CHECK(std::count(names.begin(), names.end(), "sleeper-b") == 1);
+    for (auto& t : aio::all_tasks())
+      if (t.get_name().rfind("sleeper-", 0) == 0) CHECK(t.cancel());
+    CHECK_THROWS_AS(co_await a.join(), aio::CancelledError);
+    CHECK_THROWS_AS(co_await b.join(), aio::CancelledError);
+    for (auto& t : aio::all_tasks()) CHECK(t.get_name().rfind("sleeper-", 0) != 0);
+  }());
+}
+
+TEST_CASE("cancelling counts every cancel request and uncancel withdraws them one at a time", "[tasks]") {
+  // CPython test_tasks.py::test_uncancel_basic / cancelling.
+  run_test([]() -> Task<> {
+    aio::Event go;
+    unsigned during = 0;
+    auto body = [&]() -> Task<int> {
+      try {
+        co_await aio::sleep(10s);
+      } catch (const aio::CancelledError&) {
+        during = 1;
+      }
+      auto me = co_await aio::current_task();
+      during = me.cancelling();
+      CHECK(me.uncancel() == 1);
+      CHECK(me.uncancel() == 0);
+      CHECK(me.uncancel() == 0);
+      co_return 5;
+    };
+    auto h = aio::create_task(body());
+    CHECK(h.cancelling() == 0);
+    co_await aio::sleep(0s);
+    CHECK(h.cancel());
+    CHECK(h.cancel());
+    CHECK(h.cancelling() == 2);
+    CHECK(co_await h.join() == 5);  // two requests, one CancelledError
+    CHECK(during == 2);
+    CHECK(h.cancelling() == 0);
+  }());
+}
+
+TEST_CASE("a task that failed and whose exception nobody retrieved is logged with its name", "[tasks]") {
+  aio::test::LogCapture log;
+  run_test([]() -> Task<> {
+    auto fails = []() -> Task<> {
+      throw aio::ValueError("boom");
+      co_return;
+    };
+    {
+      auto h = aio::create_task(fails(), "forgotten");
+      co_await aio::sleep(1ms);
+      CHECK(h.done());
+    }
+    co_await aio::sleep(0s);
+  }());
+  auto text = log.text();
+  CHECK(text.find("Task exception was never retrieved") != std::string::npos);
+  CHECK(text.find("forgotten") != std::string::npos);
+  CHECK(text.find("boom") != std::string::npos);
+}
+
+TEST_CASE("a failed task whose exception was retrieved, by join or exception(), is not logged", "[tasks]") {
+  aio::test::LogCapture log;
+  run_test([]() -> Task<> {
+    auto fails = []() -> Task<> {
+      throw aio::ValueError("boom");
+      co_return;
+    };
+    {
+      auto joined = aio::create_task(fails(), "joined");
+      CHECK_THROWS_AS(co_await joined.join(), aio::ValueError);
+      auto asked = aio::create_task(fails(), "asked");
+      co_await aio::sleep(1ms);
+      CHECK(asked.exception() != nullptr);
+    }
+    co_await aio::sleep(0s);
+  }());
+  CHECK(log.text().find("never retrieved") == std::string::npos);
+}
+
+TEST_CASE("a server connection's handler runs in a task of its own that current_task and all_tasks show",
+          "[tasks]") {
+  run_test([]() -> Task<> {
+    aio::AnyTask handler_task;
+    aio::Event entered;
+    auto handler = [&](aio::StreamReader reader, aio::StreamWriter) -> Task<> {
+      handler_task = co_await aio::current_task();
+      entered.set();
+      co_await reader.read();  // until the client goes, or the task is cancelled
+    };
+    auto server = co_await aio::start_server(handler, "127.0.0.1", 0);
+    auto [reader, writer] = co_await aio::open_connection("127.0.0.1", server.port());
+    co_await entered.wait();
+    REQUIRE(handler_task.valid());
+    CHECK(handler_task.get_name() == "aio-connection");
+    auto me = co_await aio::current_task();
+    CHECK_FALSE(handler_task == me);
+    bool listed = false;
+    for (auto& t : aio::all_tasks()) listed = listed || t == handler_task;
+    CHECK(listed);
+    CHECK(handler_task.cancel());  // ends the connection: the client sees EOF
+    CHECK((co_await reader.read()).empty());
+    server.close();
+    co_await server.wait_closed();
+    CHECK(handler_task.done());
   }());
 }

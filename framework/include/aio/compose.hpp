@@ -6,11 +6,15 @@
 // because in C++ they may hold references into the caller's frame.
 #pragma once
 
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <tuple>
 #include <utility>
 #include <variant>
@@ -18,6 +22,7 @@
 
 #include <aio/detail/child_set.hpp>
 #include <aio/tasks.hpp>
+#include <aio/timeouts.hpp>
 
 namespace aio {
 
@@ -126,7 +131,7 @@ struct WaitState {
   ReturnWhen when = ReturnWhen::ALL_COMPLETED;
   void on_child(const FutureStateBase& child) {
     --remaining;
-    bool failed = !child.cancelled() && child.error();
+    bool failed = child.failed();
     if (when == ReturnWhen::FIRST_COMPLETED || remaining == 0 ||
         (when == ReturnWhen::FIRST_EXCEPTION && failed))
       satisfied = true;
@@ -135,11 +140,14 @@ struct WaitState {
 };
 }  // namespace detail
 
-// asyncio.wait: waits until `when` holds; returns (done, pending). The tasks
-// are not cancelled. Cancellation: stops waiting; the tasks go on.
+// asyncio.wait: waits until `when` holds, or until `timeout` has passed
+// (std::nullopt: no limit); returns (done, pending). The tasks are never
+// cancelled, and a timeout is not an error: the tasks not done are pending.
+// Cancellation: stops waiting; the tasks go on.
 template <class T>
 [[nodiscard]] Task<DoneAndPending<T>> wait(const std::vector<TaskHandle<T>>& tasks,
-                                           ReturnWhen when = ReturnWhen::ALL_COMPLETED) {
+                                           ReturnWhen when = ReturnWhen::ALL_COMPLETED,
+                                           std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt) {
   co_await detail::check_cancelled();
   auto ws = std::make_shared<detail::WaitState>();
   ws->when = when;
@@ -147,20 +155,31 @@ template <class T>
   for (auto& t : tasks) {
     if (t.done()) {
       if (when == ReturnWhen::FIRST_COMPLETED) ready = true;
-      if (when == ReturnWhen::FIRST_EXCEPTION && !t.cancelled() && t.state()->error()) ready = true;
+      if (when == ReturnWhen::FIRST_EXCEPTION && t.state()->failed()) ready = true;
     } else {
       ++ws->remaining;
     }
   }
   if (ws->remaining == 0) ready = true;
+  if (timeout && *timeout <= timeout->zero()) ready = true;
   if (!ready) {
     for (auto& t : tasks)
       if (!t.done()) {
         detail::FutureStateBase* raw = t.state().get();
         t.state()->on_done([ws, raw] { ws->on_child(*raw); });
       }
+    std::optional<asio::steady_timer> timer;
+    if (timeout) {
+      timer.emplace(co_await asio::this_coro::executor, *timeout);
+      timer->async_wait([ws](std::error_code ec) {
+        if (ec || ws->satisfied) return;
+        ws->satisfied = true;
+        ws->waiters.wake_all();
+      });
+    }
     detail::Waiter w;
     co_await detail::park(ws->waiters, w);
+    if (timer) timer->cancel();
     if (w.cancelled) co_await detail::raise_cancelled();
   }
   DoneAndPending<T> out;
@@ -172,10 +191,17 @@ template <class T>
 //
 //   auto it = aio::as_completed(tasks);
 //   while (auto t = co_await it.next()) use(t->result());
+//
+// With a timeout, counted from as_completed(), next() raises TimeoutError
+// once it has passed and no finished task is left to hand out, as asyncio's
+// iterator does; the tasks are not cancelled.
 template <class T>
 class AsCompleted {
  public:
-  explicit AsCompleted(std::vector<TaskHandle<T>> tasks) : st_(std::make_shared<State>()) {
+  explicit AsCompleted(std::vector<TaskHandle<T>> tasks,
+                       std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt)
+      : st_(std::make_shared<State>()) {
+    if (timeout) deadline_ = std::chrono::steady_clock::now() + *timeout;
     st_->left = tasks.size();
     for (auto& t : tasks) {
       auto st = st_;
@@ -187,8 +213,15 @@ class AsCompleted {
   }
 
   // The next finished task, or nullopt when all were handed out.
+  // Throws: TimeoutError past the timeout.
   // Cancellation: stops waiting; no task is lost (the next call gets it).
   [[nodiscard]] Task<std::optional<TaskHandle<T>>> next() {
+    if (deadline_ && st_->done.empty() && st_->left > 0) return timeout_at(next_unbounded(), *deadline_);
+    return next_unbounded();
+  }
+
+ private:
+  Task<std::optional<TaskHandle<T>>> next_unbounded() {
     auto st = st_;
     co_await detail::check_cancelled();
     if (st->left == 0) co_return std::nullopt;
@@ -203,18 +236,19 @@ class AsCompleted {
     co_return t;
   }
 
- private:
   struct State {
     std::deque<TaskHandle<T>> done;
     std::size_t left = 0;
     detail::WaitList waiters;
   };
   std::shared_ptr<State> st_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 
 template <class T>
-AsCompleted<T> as_completed(std::vector<TaskHandle<T>> tasks) {
-  return AsCompleted<T>(std::move(tasks));
+AsCompleted<T> as_completed(std::vector<TaskHandle<T>> tasks,
+                            std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt) {
+  return AsCompleted<T>(std::move(tasks), timeout);
 }
 
 // Waits for `task` without letting the waiter's cancellation reach it.

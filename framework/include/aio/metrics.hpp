@@ -187,6 +187,8 @@ class ServerMetrics {
   Counter accepted_, received_, sent_, handler_errors_, idle_timeouts_;
   Gauge active_;
   Histogram duration_;
+  // The reasons aio itself counts, present at zero from the first scrape.
+  Counter rejected_max_connections_, rejected_tls_handshake_;
   std::atomic<std::uint64_t> received_bytes_{0}, sent_bytes_{0};
   std::uint64_t received_published_ = 0, sent_published_ = 0;
 };

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <future>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -22,6 +23,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <aio/detail/task_index.hpp>
 #include <aio/tasks.hpp>
 
 namespace aio {
@@ -69,8 +71,10 @@ class Loop {
 
  private:
   friend class Runner;
-  friend void detail::register_task(detail::LoopState&, detail::TaskStateBase&) noexcept;
+  friend void detail::register_task(detail::LoopState&, detail::TaskStateBase&);
   friend class detail::TaskStateBase;
+  friend struct detail::FindCurrentTask;
+  friend std::vector<AnyTask> all_tasks();
 
   void run_until_done(detail::FutureStateBase& main);
 
@@ -81,6 +85,7 @@ class Loop {
   asio::io_context ctx_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   detail::TaskStateBase* tasks_head_ = nullptr;
   std::size_t task_count_ = 0;
+  detail::TaskIndex task_index_;
   bool running_ = false;
 };
 
@@ -123,6 +128,38 @@ template <class T>
 T run(Task<T> main) {
   Runner runner;
   return runner.run(std::move(main));
+}
+
+// asyncio.run_coroutine_threadsafe: the bridge into a loop from another
+// thread. Schedules `task` as a task of `loop` (which runs, or will run, on
+// its own thread) and returns a std::future for its result. The one call
+// here, with Loop::call_soon_threadsafe, that other threads may make.
+//
+// Throws (from the future's get()): what the task throws; CancelledError if
+// it was cancelled (for example because the loop's run() ended first);
+// std::future_error (broken_promise) if the loop was destroyed before the
+// task could start.
+template <class T>
+std::future<T> run_coroutine_threadsafe(Task<T> task, Loop& loop) {
+  auto promise = std::make_shared<std::promise<T>>();
+  auto future = promise->get_future();
+  auto body = std::make_shared<Task<T>>(std::move(task));
+  loop.call_soon_threadsafe([promise, body] {
+    auto h = create_task(std::move(*body));
+    h.add_done_callback([promise](const TaskHandle<T>& done) {
+      try {
+        if constexpr (std::is_void_v<T>) {
+          done.result();
+          promise->set_value();
+        } else {
+          promise->set_value(done.result());
+        }
+      } catch (...) {
+        promise->set_exception(std::current_exception());
+      }
+    });
+  });
+  return future;
 }
 
 namespace detail {

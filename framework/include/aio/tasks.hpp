@@ -22,9 +22,6 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -40,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include <aio/detail/spawn.hpp>
 #include <aio/detail/task_state.hpp>
 #include <aio/exceptions.hpp>
 #include <aio/use_task.hpp>
@@ -57,40 +55,43 @@ namespace detail {
 
 bool is_operation_aborted(const std::exception_ptr& e) noexcept;
 
+// A task's coroutine, the bottom of its own stack (detail/spawn.hpp): no
+// co_spawn entry frame, and the thread's cancellation slot is the task's own
+// signal, which is how current_task() finds it. It catches everything.
 template <class T>
-asio::awaitable<void> run_task(std::shared_ptr<TaskState<T>> st, asio::awaitable<T> body) {
+EntryPoint run_task(std::shared_ptr<TaskState<T>> st, asio::awaitable<T> body) {
   // aio delivers cancellation itself, as CancelledError, at aio waits.
   co_await asio::this_coro::throw_if_cancelled(false);
-  // create_task only schedules: the body starts on a later loop turn, after
-  // the tasks already ready (asyncio's call_soon(task.__step)).
-  co_await asio::post(asio::use_awaitable);
   st->started = true;
-  if (co_await cancel_pending()) {
-    st->end_cancelled();
-    co_return;
-  }
   std::optional<Stored<T>> result;
   std::exception_ptr error;
-  bool cancelled = false;
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await std::move(body);
-      result.emplace();
-    } else {
-      result.emplace(co_await std::move(body));
+  bool cancelled = cancel_requested(co_await asio::this_coro::cancellation_state);
+  if (!cancelled) {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await std::move(body);
+        result.emplace();
+      } else {
+        result.emplace(co_await std::move(body));
+      }
+    } catch (const CancelledError&) {
+      cancelled = true;
+    } catch (...) {
+      error = std::current_exception();
+      cancelled = st->cancelling > 0 && is_operation_aborted(error);
     }
-  } catch (const CancelledError&) {
-    cancelled = true;
-  } catch (...) {
-    error = std::current_exception();
-    cancelled = st->cancel_requested && is_operation_aborted(error);
   }
-  if (cancelled)
-    st->end_cancelled();
-  else if (error)
-    st->end_failed(std::move(error));
-  else
-    st->end_with(std::move(*result));
+  try {
+    if (cancelled)
+      st->end_cancelled();
+    else if (error)
+      st->end_failed(std::move(error));
+    else
+      st->end_with(std::move(*result));
+  } catch (...) {
+    // A done callback could not be queued (out of memory): the task has
+    // ended all the same, and nothing may leave the bottom of the stack.
+  }
 }
 
 }  // namespace detail
@@ -105,8 +106,17 @@ class TaskHandle {
   bool done() const noexcept { return st_->done(); }
   bool cancelled() const noexcept { return st_->cancelled(); }
 
-  // Requests cancellation; false if the task is already done.
+  // Requests cancellation; false if the task is already done. Each call
+  // counts (cancelling()), but a task that has not yet seen the first one
+  // gets a single CancelledError, as in asyncio.
   bool cancel(std::string msg = {}) { return st_->cancel(std::move(msg)); }
+
+  // asyncio's Task.cancelling(): cancellation requests not yet withdrawn.
+  unsigned cancelling() const noexcept { return st_->cancelling; }
+  // asyncio's Task.uncancel(): withdraws one request; returns what remains.
+  // For code that catches the CancelledError its own request caused (a
+  // timeout, a task group), so that another request still propagates.
+  unsigned uncancel() noexcept { return st_->uncancel(); }
 
   // The task's value; rethrows its exception; CancelledError if it was
   // cancelled; InvalidStateError if it is not done.
@@ -167,10 +177,46 @@ TaskHandle<T> create_task(Task<T> task, std::string name = {}) {
   auto& loop = detail::require_running_loop();
   auto st = std::make_shared<detail::TaskState<T>>(std::move(name));
   detail::register_task(loop, *st);
-  asio::co_spawn(detail::loop_context(loop), detail::run_task<T>(st, std::move(task)),
-                 asio::bind_cancellation_slot(st->signal.slot(), asio::detached));
+  auto slot = st->signal.slot();
+  detail::launch(detail::run_task<T>(st, std::move(task)), detail::loop_context(loop).get_executor(), slot);
   return TaskHandle<T>(std::move(st));
 }
+
+// Any task of the loop, whatever its result type: what current_task() and
+// all_tasks() hand out (asyncio's Task, seen without its result). Server
+// connections are tasks too. Copies share the task; an invalid AnyTask
+// (valid() false) stands for "no task", asyncio's None.
+class AnyTask {
+ public:
+  AnyTask() = default;
+  template <class T>
+  AnyTask(const TaskHandle<T>& h) : st_(h.valid() ? h.state()->share() : nullptr) {}  // NOLINT: implicit, as a base
+  explicit AnyTask(std::shared_ptr<detail::TaskStateBase> st) : st_(std::move(st)) {}
+
+  bool valid() const noexcept { return static_cast<bool>(st_); }
+  bool done() const noexcept { return st_->ended; }
+  bool cancel(std::string msg = {}) { return st_->cancel_task(std::move(msg)); }
+  unsigned cancelling() const noexcept { return st_->cancelling; }
+  unsigned uncancel() noexcept { return st_->uncancel(); }
+  std::string get_name() const { return st_->task_name(); }
+  // Connections keep their fixed name ("aio-connection").
+  void set_name(std::string name) { st_->set_task_name(std::move(name)); }
+
+  friend bool operator==(const AnyTask& a, const AnyTask& b) noexcept { return a.st_ == b.st_; }
+
+  detail::TaskStateBase* state() const noexcept { return st_.get(); }
+
+ private:
+  std::shared_ptr<detail::TaskStateBase> st_;
+};
+
+// asyncio.current_task(): the task the caller runs in; invalid when the
+// coroutine was started by asio::co_spawn rather than by aio.
+// RuntimeError outside a running loop.
+[[nodiscard]] Task<AnyTask> current_task();
+
+// asyncio.all_tasks(): the loop's tasks that have not finished, oldest first.
+std::vector<AnyTask> all_tasks();
 
 // Suspends the calling task for `delay`. sleep(0s) yields once: every task
 // that is ready runs before the caller resumes.

@@ -24,8 +24,14 @@ class FutureStateBase {
 
   bool done() const noexcept { return done_; }
   bool cancelled() const noexcept { return cancelled_; }
+  // Ended with an exception; looking does not count as retrieving it.
+  bool failed() const noexcept { return !cancelled_ && error_; }
   const std::string& cancel_message() const noexcept { return cancel_message_; }
-  std::exception_ptr error() const noexcept { return error_; }
+  // Asking for the exception counts as retrieving it (no "never retrieved" log).
+  std::exception_ptr error() const noexcept {
+    retrieved_ = true;
+    return error_;
+  }
 
   // Requests cancellation. A plain future is cancelled at once; a task is
   // asked to stop and finishes when its coroutine has unwound.
@@ -51,6 +57,7 @@ class FutureStateBase {
 
   void rethrow_if_failed() const {
     if (cancelled_) throw CancelledError(cancel_message_);
+    retrieved_ = true;
     if (error_) std::rethrow_exception(error_);
   }
 
@@ -67,6 +74,7 @@ class FutureStateBase {
   bool cancelled_ = false;
   std::string cancel_message_;
   std::exception_ptr error_;
+  mutable bool retrieved_ = false;
   WaitList waiters_;
   std::vector<std::function<void()>> internal_callbacks_;
   std::vector<std::function<void()>> callbacks_;
