@@ -12,6 +12,7 @@
 #include <aio/runners.hpp>
 #include <aio/server.hpp>
 #include <aio/streams.hpp>
+#include <aio/subprocess.hpp>
 #include <aio/taskgroups.hpp>
 #include <aio/tasks.hpp>
 #include <aio/timeouts.hpp>
