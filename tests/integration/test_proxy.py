@@ -319,7 +319,11 @@ class Relay(ProxyTest):
                 conn.sendall(block)
 
         u = self.upstream(firehose)
-        p = self.proxy(u.address, extra=[*self.EXTRA])
+        # Under ASan freed memory stays resident in its quarantine (256 MB by
+        # default): keep it small, so that RSS shows what the proxy holds.
+        asan = os.environ.get("ASAN_OPTIONS")
+        env = {"ASAN_OPTIONS": asan + ":quarantine_size_mb=1"} if asan else None
+        p = self.proxy(u.address, extra=[*self.EXTRA], env=env)
         time.sleep(0.3)
         idle = rss_bytes(p.p.pid)
         s = self.connect(p.port, timeout=30)
