@@ -1,17 +1,21 @@
 #!/usr/bin/python3
-"""echo_bench.py - aio-echo against asyncio, uvloop and a C epoll echo, side by side.
+"""echo_bench.py - aio-echo against Tokio, asyncio, uvloop and a C epoll echo, side by side.
 
 Run through bench/run.sh, which builds the programs first. Each server runs
 pinned to CPU 0, the load generator (aio-load) pinned to CPU 1; both on
 127.0.0.1. Cells: connections x message sizes (echo round trips, one in
-flight per connection), bulk one-way throughput, and 10,000 idle
-connections. Each cell runs --repeat times (9) for aio-echo, the epoll
-server and the control, --peer-repeat times (3) for the Python servers,
-interleaved across servers; the table shows the median, the spread
-((max - min) / median) and the ratio to the epoll server. The ratios are
-paired: within one repetition aio-echo and the epoll server run back to
-back (their order alternating between repetitions), each repetition gives
-one ratio, and the table shows the median of those. This VM's speed drifts
+flight per connection), bulk one-way throughput, connect (16 clients, each
+connecting, making one 64-byte round trip and closing, over and over: the
+server's CPU per connection), and 10,000 idle connections. Each cell runs
+--repeat times (9) for aio-echo, the epoll server, the control and Tokio
+(bench/peers/tokio_echo, current-thread runtime; only with --tokio, which
+bench/run.sh passes when cargo could build it), --peer-repeat times (3) for
+the Python servers, interleaved across servers; the table shows the median,
+the spread ((max - min) / median) and the ratio to the epoll server. The
+ratios are paired: within one repetition aio-echo and the epoll server run
+back to back (their order alternating between repetitions; Tokio runs one
+server further off, after the control), each repetition gives one ratio,
+and the table shows the median of those. This VM's speed drifts
 by 10-30% over minutes (other tenants); a ratio of two runs seconds apart
 is much steadier than a ratio of two medians, each over minutes. Even so
 one pair of 2-second runs moves a ratio by about 9% (standard deviation),
@@ -21,6 +25,11 @@ straddles a goal's line is not decided by one bench run. Server CPU is the
 server's threads' run time from /proc/PID/task/*/schedstat (nanoseconds)
 over the measured window: from aio-load's "measuring" mark to its
 "measured" mark at the deadline, before it closes its connections.
+
+In the connect cell the client closes first, so the TIME_WAIT sockets are
+aio-load's and its ephemeral ports, reused only once those are a second or
+so old, bound the connection rate before any server does: the cell's figure
+is the server's CPU per connection, not connections/s.
 
 The control row "epoll-again" is a second instance of the same epoll
 server, run beside the first the way aio-echo is, and paired with it the
@@ -49,6 +58,7 @@ PEERS = os.path.join(HERE, "peers")
 PYTHON = "/usr/bin/python3"
 CONTROL = "epoll-again"  # the A/A control: the reference server once more (see the docstring)
 PYTHON_PEERS = ("asyncio", "uvloop")  # run --peer-repeat times: their ratios are nowhere near the goals' lines
+CONNECT_CLIENTS = 16  # the connect cell's concurrent clients
 
 
 def echo_server(name, argv):
@@ -56,12 +66,14 @@ def echo_server(name, argv):
     return Server(name, argv, 0, ready_line=r"listening on \S+:(\d+)", connect_check=False)
 
 
-def servers(build):
+def servers(build, tokio=None):
+    tokio_peer = [echo_server("tokio", [tokio, "--port", "0"])] if tokio else []
     return [
         echo_server("aio", [os.path.join(build, "servers/echo/aio-echo"), "--host", "127.0.0.1", "--port", "0",
                             "--metrics-port", "0", "--log-level", "info"]),
         echo_server("epoll", [os.path.join(build, "bench/epoll_echo"), "0"]),
         echo_server(CONTROL, [os.path.join(build, "bench/epoll_echo"), "0"]),
+        *tokio_peer,
         echo_server("asyncio", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0"]),
         echo_server("uvloop", [PYTHON, os.path.join(PEERS, "asyncio_echo.py"), "--port", "0", "--uvloop"]),
     ]
@@ -176,9 +188,10 @@ def main():
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--quick", action="store_true", help="a few cells, 2 s each, one run: a smoke test")
     ap.add_argument("--duration", type=float, default=2.0, help="seconds per run")
-    ap.add_argument("--repeat", type=int, default=9, help="runs per cell of aio-echo, the epoll server and the control")
+    ap.add_argument("--repeat", type=int, default=9, help="runs per cell of aio-echo, the epoll server, the control and Tokio")
     ap.add_argument("--peer-repeat", type=int, default=3, help="runs per cell of the Python servers (at most --repeat)")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections (0: skip)")
+    ap.add_argument("--tokio", help="the tokio-echo binary (bench/run.sh builds it); without it, no Tokio column")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--servers", help="comma-separated subset, e.g. aio,epoll,epoll-again (epoll, the reference, is always run)")
     ap.add_argument("--conns", help="comma-separated connection counts (default 1,64,1000)")
@@ -200,7 +213,7 @@ def main():
     wanted = set(args.servers.split(",")) | {"epoll"} if args.servers else None
 
     def chosen():
-        return [srv for srv in servers(build) if wanted is None or srv.name in wanted]
+        return [srv for srv in servers(build, args.tokio) if wanted is None or srv.name in wanted]
 
     all_servers = chosen()
     results = {}  # (cell, server) -> list of runs
@@ -224,6 +237,12 @@ def main():
                 results.setdefault(("bulk", srv.name), []).append(r)
                 print(f"[{time.monotonic() - t_start:6.0f}s] rep {rep + 1} bulk {srv.name:8} "
                       f"{r['mb_per_s']:>8,.1f} MB/s  cpu {r['server_cpu_s']:.2f}s", file=sys.stderr, flush=True)
+            for srv in order:
+                r = run_load(build, srv, "connect", ["--connections", str(CONNECT_CLIENTS), "--size", "64"], duration)
+                results.setdefault(("connect", srv.name), []).append(r)
+                print(f"[{time.monotonic() - t_start:6.0f}s] rep {rep + 1} connect {srv.name:8} "
+                      f"{r['round_trips_per_s']:>8,.0f} conn/s  cpu {r['server_cpu_s']:.2f}s  "
+                      f"errors {r.get('errors')}", file=sys.stderr, flush=True)
     finally:
         for srv in all_servers:
             srv.stop()
@@ -264,6 +283,21 @@ def main():
         cpu, _ = summarize([cpu_per_server_gb(r) for r in runs])
         lines.append(f"| {n} | {fmt(mb, 1)} | {spread * 100:.0f}% | {paired_ratio(runs, ref_runs, lambda r: r['mb_per_s'])} | "
                      f"{fmt(cpu, 2)} | {paired_ratio(runs, ref_runs, cpu_per_server_gb)} |")
+    lines.append("")
+    lines.append(f"| connect ({CONNECT_CLIENTS} clients: connect, 64 B round trip, close) | connections/s | spread | "
+                 f"vs epoll | server CPU µs/conn | vs epoll (95% CI) | p99 µs |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
+    ref_runs = results[("connect", "epoll")]
+    for n in names:
+        runs = results[("connect", n)]
+        rate, spread = summarize([r["round_trips_per_s"] for r in runs])
+        cpu, _ = summarize([cpu_per_rt(r) for r in runs])  # one round trip per connection
+        p99, _ = summarize([r.get("latency_us", {}).get("p99", float("nan")) for r in runs])
+        errs = sum(r.get("errors", 0) + r.get("mismatches", 0) for r in runs)
+        lines.append(f"| {n} | {fmt(rate)} | {spread * 100:.0f}% | "
+                     f"{paired_ratio(runs, ref_runs, lambda r: r['round_trips_per_s'])} | "
+                     f"{fmt(cpu, 2)} | {ratio_with_ci(runs, ref_runs, cpu_per_rt)} | "
+                     f"{fmt(p99)}{' (errors: %d)' % errs if errs else ''} |")
     if idle_rows:
         lines.append("")
         lines.append(f"| {idle:,} idle connections | open | server RSS before | after | bytes per connection | vs epoll |")

@@ -166,7 +166,7 @@ class LoadTest(ServerTest):
     def test_durations_take_the_servers_form(self):
         srv = self.track(start_echo())
         rc, j, err = self.run_json("echo", "--port", str(srv.port), "-c", "2", "-d", "300ms",
-                                   "--connect-timeout", "5s", "--grace", "0")
+                                   "--connect-timeout", "5s", "--grace", "500ms")
         self.assertEqual(rc, 0, err)
         self.assertAlmostEqual(j["duration_s"], 0.3, delta=0.25)
 
