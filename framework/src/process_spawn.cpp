@@ -64,23 +64,23 @@ struct SpawnPlan {
 // closed gets it back from pipe2(); left there, a child end would be the
 // dup2 target itself (and keep its close-on-exec flag) or be overwritten
 // by another stream's dup2 before its own.
-void raise_above_stdio(ChildFd& fd) {
+void raise_above_stdio(OwnedFd& fd) {
   if (fd.get() > 2) return;
   const int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
   if (moved < 0) throw_errno(errno, "fcntl(F_DUPFD_CLOEXEC)");
-  fd = ChildFd(moved);
+  fd = OwnedFd(moved);
 }
 
 struct Pipe {
-  ChildFd read_end;
-  ChildFd write_end;
+  OwnedFd read_end;
+  OwnedFd write_end;
 };
 
 // Close-on-exec on both ends: only the child's dup2 onto 0, 1 or 2 survives exec.
 Pipe make_pipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
-  Pipe p{ChildFd(fds[0]), ChildFd(fds[1])};
+  Pipe p{OwnedFd(fds[0]), OwnedFd(fds[1])};
   raise_above_stdio(p.read_end);
   raise_above_stdio(p.write_end);
   return p;
@@ -238,7 +238,7 @@ SpawnedChild spawn_child(const std::vector<std::string>& argv_in, const Subproce
     throw_errno(e, "pidfd_open");
   }
   child.pid = pid;
-  child.pidfd = ChildFd(static_cast<int>(pidfd));
+  child.pidfd = OwnedFd(static_cast<int>(pidfd));
   return child;
 }
 

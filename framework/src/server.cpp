@@ -14,15 +14,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
 #include <aio/detail/spawn.hpp>
 #include <aio/detail/stream_state.hpp>
 #include <aio/metrics.hpp>
+
+#include "accept.hpp"
+#include "owned_fd.hpp"
+#include "resolve.hpp"
+#include "unix_tls.hpp"
 
 namespace aio {
 namespace detail {
@@ -40,7 +48,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::unique_ptr<metrics::ServerMetrics> metrics;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp;
   std::unique_ptr<asio::local::stream_protocol::acceptor> local;
-  std::string unix_path;
+  std::string unix_path;  // the socket file to remove at close (empty: not ours)
   ino_t unix_inode = 0;
   std::vector<std::string> names;
   std::vector<TaskHandle<void>> acceptors;
@@ -53,6 +61,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   WaitList forever_waiters;
 
   void accepted(std::unique_ptr<Transport> transport);
+  // Listens (unless the socket already does) and starts the acceptor tasks.
+  void start_serving();
   void close();
   void detach(StreamState& st) noexcept;
   void wakeup_if_done() {
@@ -96,12 +106,21 @@ bool out_of_resources(const std::error_code& ec) {
 // of run_connection's frame, which stays alive as long as the connection.
 Task<bool> tls_accept(ServerCore& core, StreamState& st) {
   const auto& opts = core.opts;
-  auto* sock = st.transport->tcp_socket();
-  auto stream = std::make_unique<TlsStream>(std::move(*sock), *opts.ssl);
+  // A Unix server's connections come with their TLS transport (still to
+  // handshake); a TCP connection's plain socket goes into a TLS stream here.
+  const bool over_unix = core.local != nullptr;
+  std::unique_ptr<TlsStream> stream;
+  if (!over_unix) stream = std::make_unique<TlsStream>(std::move(*st.transport->tcp_socket()), *opts.ssl);
   std::exception_ptr failure;
   bool cancelled = false;
   try {
-    co_await tls_handshake(*stream, asio::ssl::stream_base::server, opts.ssl_handshake_timeout);
+    if (over_unix) {
+      const std::string no_hostname;
+      co_await unix_tls_handshake(*st.transport, asio::ssl::stream_base::server, no_hostname,
+                                  opts.ssl_handshake_timeout);
+    } else {
+      co_await tls_handshake(*stream, asio::ssl::stream_base::server, opts.ssl_handshake_timeout);
+    }
   } catch (const CancelledError&) {
     cancelled = true;
   } catch (...) {
@@ -112,7 +131,7 @@ Task<bool> tls_accept(ServerCore& core, StreamState& st) {
       try {
         std::rethrow_exception(failure);
       } catch (const std::exception& e) {
-        spdlog::debug("TLS handshake with {} failed: {}", st.peer, e.what());
+        spdlog::debug("TLS handshake with {} failed: {}", st.peer(), e.what());
       }
       if (core.metrics) core.metrics->connection_rejected("tls_handshake");
     }
@@ -122,7 +141,7 @@ Task<bool> tls_accept(ServerCore& core, StreamState& st) {
     if (cancelled) throw CancelledError();
     co_return false;
   }
-  st.transport = make_tls_transport(std::move(stream), opts.ssl);
+  if (!over_unix) st.transport = make_tls_transport(std::move(stream), opts.ssl);
   co_return true;
 }
 
@@ -148,9 +167,9 @@ void handler_failed(ServerCore& core, StreamState& st, const std::exception_ptr&
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    spdlog::error("handler for {} failed: {}", st.peer, e.what());
+    spdlog::error("handler for {} failed: {}", st.peer(), e.what());
   } catch (...) {
-    spdlog::error("handler for {} failed with a non-standard exception", st.peer);
+    spdlog::error("handler for {} failed with a non-standard exception", st.peer());
   }
   if (core.metrics) core.metrics->handler_error();
   st.close();
@@ -231,34 +250,119 @@ void ServerCore::accepted(std::unique_ptr<Transport> transport) {
 
 namespace {
 
+// How many connections one wakeup of the listener takes before the acceptor
+// lets the loop run other work (the rest are taken on its next turn).
+constexpr int accept_batch = 64;
+
+// Takes connections with accept4 (accept.hpp) until the listener has none,
+// then waits for it to be readable. Accept errors are values, not
+// exceptions: they are expected (EMFILE under load), and a sanitizer's vptr
+// check of a caught exception needs a spare descriptor that EMFILE has just
+// taken.
 template <class Acceptor, class MakeTransport>
 Task<void> accept_loop(std::shared_ptr<ServerCore> core, Acceptor* acceptor, MakeTransport make) {
+  std::error_code ec;
+  const auto protocol = acceptor->local_endpoint(ec).protocol();
+  // accept4 returns EAGAIN instead of blocking once the queue is empty.
+  if (!ec) acceptor->native_non_blocking(true, ec);
+  if (ec) throw std::system_error(ec, "accept on " + core->names.front());
+  const auto ex = acceptor->get_executor();
+  // A listener handed over (start_server(fd)) or not yet served may hold
+  // connections already: take them before the first wait.
+  bool backlog = true;
   while (!core->closed) {
-    // Accept errors come back as codes, not exceptions: they are expected
-    // (EMFILE under load), and a sanitizer's vptr check of a caught
-    // exception needs a spare descriptor that EMFILE has just taken.
     if (cancel_requested(co_await asio::this_coro::cancellation_state)) co_await raise_cancelled();
-    auto [ec, sock] = co_await acceptor->async_accept(asio::experimental::as_tuple(asio::use_awaitable));
-    if (ec == asio::error::operation_aborted) {
-      if (co_await detail::cancel_pending()) co_await detail::raise_cancelled();
-    }
-    if (core->closed) break;
-    if (ec) {
-      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
-      if (out_of_resources(ec)) {
-        // fd exhaustion: back off instead of spinning on a ready listener.
-        spdlog::warn("accept failed: {}; retrying in 100 ms", ec.message());
-        co_await aio::sleep(std::chrono::milliseconds(100));
-      } else {
-        spdlog::debug("accept failed: {}", ec.message());
+    if (!backlog) {
+      auto [wait_ec] =
+          co_await acceptor->async_wait(asio::socket_base::wait_read, asio::experimental::as_tuple(asio::use_awaitable));
+      if (wait_ec == asio::error::operation_aborted) {
+        if (co_await detail::cancel_pending()) co_await detail::raise_cancelled();
       }
-      continue;
+      if (core->closed || wait_ec == asio::error::operation_aborted || wait_ec == asio::error::bad_descriptor) break;
+      if (wait_ec) {
+        spdlog::debug("waiting for connections failed: {}", wait_ec.message());
+        continue;
+      }
     }
-    core->accepted(make(std::move(sock)));
+    backlog = false;
+    int err = 0;
+    for (int taken = 0; !core->closed; ++taken) {
+      if (taken == accept_batch) {
+        backlog = true;
+        break;
+      }
+      int fd = accept_nonblocking(acceptor->native_handle());
+      if (fd < 0) {
+        err = errno;
+        break;
+      }
+      auto sock = adopt_accepted(ex, protocol, fd, ec);
+      if (ec) {
+        spdlog::warn("an accepted connection could not be registered with the loop: {}", ec.message());
+        continue;
+      }
+      core->accepted(make(std::move(sock)));
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK) continue;
+    if (err == EBADF || err == EINVAL || err == ENOTSOCK) break;  // the listener is gone
+    if (err != 0) {
+      backlog = true;
+      std::error_code accept_ec(err, std::system_category());
+      if (out_of_resources(accept_ec)) {
+        // fd exhaustion: back off instead of spinning on a ready listener.
+        spdlog::warn("accept failed: {}; retrying in 100 ms", accept_ec.message());
+        co_await aio::sleep(std::chrono::milliseconds(100));
+        continue;
+      }
+      // Linux reports some errors of the connection being accepted (EPROTO,
+      // EPERM from a firewall, ENETDOWN): the next accept may well succeed.
+      spdlog::debug("accept failed: {}", accept_ec.message());
+    }
+    if (backlog) co_await aio::sleep(std::chrono::seconds(0));
   }
 }
 
+// listen() unless the socket listens already (one handed to start_server(fd)
+// keeps the backlog it was given).
+template <class Acceptor>
+void listen_once(Acceptor& acceptor, int backlog, const std::string& name) {
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (::getsockopt(acceptor.native_handle(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0)
+    return;
+  std::error_code ec;
+  acceptor.listen(backlog, ec);
+  if (ec) throw std::system_error(ec, "listen on " + name);
+}
+
 }  // namespace
+
+void ServerCore::start_serving() {
+  if (closed) throw RuntimeError("server is closed");
+  if (serving) return;
+  for (std::size_t i = 0; i < tcp.size(); ++i) listen_once(*tcp[i], opts.backlog, names[i]);
+  if (local) listen_once(*local, opts.backlog, names.front());
+  auto self = shared_from_this();
+  for (auto& acc : tcp) {
+    // Linux copies TCP_NODELAY from the listener to the sockets it accepts:
+    // set once here, it costs the connections no setsockopt each.
+    std::error_code ec;
+    acc->set_option(asio::ip::tcp::no_delay(true), ec);
+    auto make = [inherited = !ec](asio::ip::tcp::socket s) { return make_tcp_transport(std::move(s), !inherited); };
+    acceptors.push_back(create_task(accept_loop(self, acc.get(), make), "aio-acceptor"));
+  }
+  if (local && opts.ssl) {
+    auto make = [ssl = opts.ssl](asio::local::stream_protocol::socket s) {
+      return make_unix_tls_transport(std::move(s), ssl);
+    };
+    acceptors.push_back(create_task(accept_loop(self, local.get(), make), "aio-acceptor"));
+  } else if (local) {
+    auto make = [](asio::local::stream_protocol::socket s) { return make_unix_transport(std::move(s)); };
+    acceptors.push_back(create_task(accept_loop(self, local.get(), make), "aio-acceptor"));
+  }
+  serving = true;
+  spdlog::debug("serving on {}", names.front());
+}
 
 void ServerCore::close() {
   if (closed) return;
@@ -269,7 +373,8 @@ void ServerCore::close() {
   if (local) {
     local->close(ec);
     struct stat sb {};
-    if (::stat(unix_path.c_str(), &sb) == 0 && sb.st_ino == unix_inode) ::unlink(unix_path.c_str());
+    if (!unix_path.empty() && ::stat(unix_path.c_str(), &sb) == 0 && sb.st_ino == unix_inode)
+      ::unlink(unix_path.c_str());
   }
   for (auto& h : acceptors)
     if (!h.done()) h.cancel("server closed");
@@ -329,10 +434,16 @@ Task<void> wait_core_closed(std::shared_ptr<ServerCore> core) {
 
 Task<void> Server::wait_closed() { return wait_core_closed(link_->core); }
 
+Task<void> Server::start_serving() {
+  link_->core->start_serving();
+  co_return;
+}
+
 Task<void> Server::serve_forever() {
   auto core = link_->core;
   if (core->serving_forever) throw RuntimeError("server is already being awaited on serve_forever()");
   if (core->closed) throw RuntimeError("server is closed");
+  core->start_serving();
   core->serving_forever = true;
   bool cancelled = false;
   while (!core->closed) {
@@ -357,46 +468,112 @@ Task<void> Server::serve_forever() {
 
 namespace {
 
-Task<Server> serve_tcp(ClientConnected client_connected, std::string host, std::uint16_t port,
+using ReuseAddress = asio::socket_base::reuse_address;
+using KeepAlive = asio::socket_base::keep_alive;
+
+// The addresses of `hosts` to bind, each once, in the order found. "" is
+// looked up too (getaddrinfo(NULL, AI_PASSIVE): the IPv4 and IPv6
+// wildcards); literals are not.
+Task<std::vector<asio::ip::tcp::endpoint>> passive_endpoints(std::vector<std::string> hosts, std::uint16_t port) {
+  std::vector<asio::ip::tcp::endpoint> out;
+  for (const auto& host : hosts) {
+    asio::ip::tcp::endpoint literal;
+    std::vector<asio::ip::tcp::endpoint> found;
+    if (detail::literal_endpoint(host, port, AF_UNSPEC, literal)) {
+      found.push_back(literal);
+    } else {
+      auto resolved = co_await detail::resolve_tcp(host, port, AF_UNSPEC, AI_PASSIVE);
+      found = std::move(resolved);
+    }
+    for (const auto& ep : found)
+      if (std::find(out.begin(), out.end(), ep) == out.end()) out.push_back(ep);
+  }
+  co_return out;
+}
+
+Task<Server> serve_tcp(ClientConnected client_connected, std::vector<std::string> hosts, std::uint16_t port,
                        ServerOptions options) {
   auto ex = co_await asio::this_coro::executor;
   auto core = detail::make_core(std::move(client_connected), std::move(options));
-  if (host.empty()) host = "0.0.0.0";
-  asio::ip::tcp::resolver resolver(ex);
-  // g++ 12: a temporary inside a co_await expression is destroyed twice; name it.
-  const std::string service = std::to_string(port);
-  auto results = co_await resolver.async_resolve(host, service, asio::ip::tcp::resolver::passive, aio::use_task);
+  auto endpoints = co_await passive_endpoints(hosts, port);
   std::uint16_t bound = port;
-  for (const auto& entry : results) {
-    auto ep = entry.endpoint();
+  std::string tried;
+  for (auto ep : endpoints) {
     if (bound != 0) ep.port(bound);
+    if (!tried.empty()) tried.append(", ");
+    tried.append(detail::format_endpoint(ep));
     auto acc = std::make_unique<asio::ip::tcp::acceptor>(ex);
-    acc->open(ep.protocol());
-    acc->set_option(asio::socket_base::reuse_address(true));
-    if (core->opts.reuse_port) acc->set_option(detail::ReusePort(true));
-    if (ep.address().is_v6()) acc->set_option(asio::ip::v6_only(true));
     std::error_code ec;
+    acc->open(ep.protocol(), ec);
+    if (ec) continue;  // as asyncio: a family this machine has no sockets for
+    acc->set_option(ReuseAddress(true));
+    if (core->opts.reuse_port) acc->set_option(detail::ReusePort(true));
+    if (core->opts.keep_alive) acc->set_option(KeepAlive(true));
+    // Linux's IPv6 sockets also take IPv4 by default; the IPv4 wildcard has
+    // its own socket, so this one must not (asyncio does the same).
+    if (ep.address().is_v6()) acc->set_option(asio::ip::v6_only(true));
     acc->bind(ep, ec);
-    if (ec) throw std::system_error(ec, "bind " + detail::format_endpoint(ep));
-    acc->listen(core->opts.backlog);
+    // The family is not enabled (bpo-30945): skip the address, as asyncio.
+    if (ec.value() == EADDRNOTAVAIL && ec.category() == asio::error::get_system_category()) continue;
+    if (ec) throw std::system_error(ec, "error while attempting to bind on address " + detail::format_endpoint(ep));
     const auto local = acc->local_endpoint();
     bound = local.port();
     core->names.push_back(detail::format_endpoint(local));
     core->tcp.push_back(std::move(acc));
   }
-  if (core->tcp.empty()) throw std::system_error(asio::error::host_not_found, "resolve " + host);
-  for (auto& acc : core->tcp) {
-    auto make = [](asio::ip::tcp::socket s) { return detail::make_tcp_transport(std::move(s)); };
-    core->acceptors.push_back(create_task(detail::accept_loop(core, acc.get(), make), "aio-acceptor"));
+  if (core->tcp.empty())
+    throw std::system_error(EADDRNOTAVAIL, std::system_category(),
+                            "could not bind on any address out of [" + tried + "]");
+  if (core->opts.start_serving) core->start_serving();
+  co_return Server(core);
+}
+
+// A descriptor's socket type and family, checked as asyncio's sock= is.
+int stream_socket_family(int fd) {
+  auto fail = [](int err, const char* what) {
+    throw std::system_error(err, std::system_category(), std::string("start_server(fd): ") + what);
+  };
+  if (fd < 0) fail(EBADF, "invalid descriptor");
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) fail(errno, "getsockopt(SO_TYPE)");
+  if (type != SOCK_STREAM) throw ValueError("A Stream Socket was expected, got type " + std::to_string(type));
+  sockaddr_storage addr{};
+  len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) fail(errno, "getsockname");
+  const int family = addr.ss_family;
+  if (family != AF_INET && family != AF_INET6 && family != AF_UNIX)
+    throw ValueError("start_server(fd): unsupported address family " + std::to_string(family));
+  return family;
+}
+
+Task<Server> serve_fd(ClientConnected client_connected, detail::OwnedFd fd, ServerOptions options) {
+  auto ex = co_await asio::this_coro::executor;
+  auto core = detail::make_core(std::move(client_connected), std::move(options));
+  const int family = stream_socket_family(fd.get());
+  std::error_code ec;
+  if (family == AF_UNIX) {
+    auto acc = std::make_unique<asio::local::stream_protocol::acceptor>(ex);
+    acc->assign(asio::local::stream_protocol(), fd.get(), ec);
+    if (ec) throw std::system_error(ec, "start_server(fd): assign");
+    fd.release();
+    const auto local = acc->local_endpoint(ec);
+    core->names.push_back(ec ? std::string() : local.path());
+    core->local = std::move(acc);  // unix_path stays empty: the file is not ours to remove
+  } else {
+    auto acc = std::make_unique<asio::ip::tcp::acceptor>(ex);
+    acc->assign(family == AF_INET ? asio::ip::tcp::v4() : asio::ip::tcp::v6(), fd.get(), ec);
+    if (ec) throw std::system_error(ec, "start_server(fd): assign");
+    fd.release();
+    if (core->opts.keep_alive) acc->set_option(KeepAlive(true));
+    core->names.push_back(detail::format_endpoint(acc->local_endpoint()));
+    core->tcp.push_back(std::move(acc));
   }
-  core->serving = true;
-  spdlog::debug("serving on {}", core->names.front());
+  if (core->opts.start_serving) core->start_serving();
   co_return Server(core);
 }
 
 Task<Server> serve_unix(ClientConnected client_connected, std::string path, ServerOptions options) {
-  // aio's TLS transport is TCP only (asyncio's also runs over Unix sockets).
-  if (options.ssl) throw ValueError("start_unix_server: TLS over a Unix socket is not supported");
   auto ex = co_await asio::this_coro::executor;
   auto core = detail::make_core(std::move(client_connected), std::move(options));
   struct stat sb {};
@@ -407,14 +584,11 @@ Task<Server> serve_unix(ClientConnected client_connected, std::string path, Serv
   std::error_code ec;
   acc->bind(ep, ec);
   if (ec) throw std::system_error(ec, "bind " + path);
-  acc->listen(core->opts.backlog);
   if (::stat(path.c_str(), &sb) == 0) core->unix_inode = sb.st_ino;
   core->unix_path = path;
   core->names.push_back(path);
   core->local = std::move(acc);
-  auto make = [](asio::local::stream_protocol::socket s) { return detail::make_unix_transport(std::move(s)); };
-  core->acceptors.push_back(create_task(detail::accept_loop(core, core->local.get(), make), "aio-acceptor"));
-  core->serving = true;
+  if (core->opts.start_serving) core->start_serving();
   co_return Server(core);
 }
 
@@ -423,12 +597,27 @@ Task<Server> serve_unix(ClientConnected client_connected, std::string path, Serv
 // Not coroutines: the options are copied into the coroutine here.
 Task<Server> start_server(ClientConnected client_connected, std::string host, std::uint16_t port,
                           const ServerOptions& options) {
-  return serve_tcp(std::move(client_connected), std::move(host), port, options);
+  std::vector<std::string> hosts{std::move(host)};
+  return serve_tcp(std::move(client_connected), std::move(hosts), port, options);
 }
 
 Task<Server> start_server(ClientConnected client_connected, std::string host, std::uint16_t port) {
   const ServerOptions options;
-  return serve_tcp(std::move(client_connected), std::move(host), port, options);
+  return start_server(std::move(client_connected), std::move(host), port, options);
+}
+
+Task<Server> start_server(ClientConnected client_connected, std::vector<std::string> hosts, std::uint16_t port,
+                          const ServerOptions& options) {
+  return serve_tcp(std::move(client_connected), std::move(hosts), port, options);
+}
+
+Task<Server> start_server(ClientConnected client_connected, int fd, const ServerOptions& options) {
+  return serve_fd(std::move(client_connected), detail::OwnedFd(fd), options);
+}
+
+Task<Server> start_server(ClientConnected client_connected, int fd) {
+  const ServerOptions options;
+  return start_server(std::move(client_connected), fd, options);
 }
 
 Task<Server> start_unix_server(ClientConnected client_connected, std::string path, const ServerOptions& options) {

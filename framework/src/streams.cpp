@@ -4,11 +4,21 @@
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/stream.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <system_error>
+#include <utility>
+#include <vector>
 
 #include <aio/detail/stream_state.hpp>
 #include <aio/use_task.hpp>
+
+#include "owned_fd.hpp"
+#include "tls_info.hpp"
 
 namespace aio {
 
@@ -104,6 +114,70 @@ Task<std::string> StreamReader::readuntil(std::string_view separator) {
   std::string chunk(st->rbuf.view().substr(0, isep + seplen));
   st->rbuf.consume(isep + seplen);
   co_return chunk;
+}
+
+namespace {
+
+// asyncio 3.13's readuntil with a tuple: `seps` is sorted by length, so that
+// of two matches ending at the same byte the shorter separator wins.
+Task<std::string> readuntil_any(std::shared_ptr<StreamState> st, std::vector<std::string> seps) {
+  if (seps.empty()) throw ValueError("Separator should contain at least one element");
+  const std::size_t min_seplen = seps.front().size();
+  const std::size_t max_seplen = seps.back().size();
+  if (min_seplen == 0) throw ValueError("Separator should be at least one-byte string");
+  st->raise_if_error();
+  // `offset` is where a separator may start: no separator begins before it.
+  std::size_t offset = 0;
+  std::size_t match_start = 0;
+  std::size_t match_end = 0;
+  for (;;) {
+    const auto view = st->rbuf.view();
+    const std::size_t buflen = view.size();
+    if (buflen >= offset + min_seplen) {
+      bool found = false;
+      for (const auto& sep : seps) {
+        const auto at = view.find(sep, offset);
+        if (at == std::string_view::npos) continue;
+        if (!found || at + sep.size() < match_end) {
+          found = true;
+          match_start = at;
+          match_end = at + sep.size();
+        }
+      }
+      if (found) break;
+      // A buffer shorter than the longest separator keeps offset at 0.
+      offset = buflen + 1 > max_seplen ? buflen + 1 - max_seplen : 0;
+      if (offset > st->limit)
+        throw LimitOverrunError("Separator is not found, and chunk exceed the limit", offset);
+    }
+    if (st->eof) {
+      std::string chunk(view);
+      st->rbuf.clear();
+      throw IncompleteReadError(std::move(chunk), std::nullopt);
+    }
+    co_await st->wait_for_data("readuntil");
+  }
+  if (match_start > st->limit)
+    throw LimitOverrunError("Separator is found, but chunk is longer than limit", match_start);
+  std::string chunk(st->rbuf.view().substr(0, match_end));
+  st->rbuf.consume(match_end);
+  co_return chunk;
+}
+
+}  // namespace
+
+// Not a coroutine: the separators are copied now, so a temporary list (an
+// initializer_list's array lives only until the end of the call's
+// full-expression) outlives nothing the Task needs.
+Task<std::string> StreamReader::readuntil(std::span<const std::string_view> separators) {
+  std::vector<std::string> seps(separators.begin(), separators.end());
+  std::stable_sort(seps.begin(), seps.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() < b.size(); });
+  return readuntil_any(st_, std::move(seps));
+}
+
+Task<std::string> StreamReader::readuntil(std::initializer_list<std::string_view> separators) {
+  return readuntil(std::span<const std::string_view>(separators.begin(), separators.size()));
 }
 
 Task<std::string> StreamReader::readexactly(std::ptrdiff_t n) {
@@ -253,12 +327,31 @@ Task<void> StreamWriter::wait_closed() {
   co_await st->wait_closed();
 }
 
-std::string StreamWriter::peername() const { return st_->peer; }
-std::string StreamWriter::sockname() const { return st_->local; }
+std::string StreamWriter::peername() const { return st_->peer(); }
+std::string StreamWriter::sockname() const { return st_->local(); }
 int StreamWriter::native_handle() const { return st_->transport ? st_->transport->native_handle() : -1; }
 
-Task<void> StreamWriter::start_tls(std::shared_ptr<asio::ssl::context> ctx, std::string server_hostname) {
-  auto st = st_;
+ssl_st* StreamWriter::ssl_object() const noexcept {
+  return st_->transport && !st_->lost ? st_->transport->ssl_handle() : nullptr;
+}
+
+std::shared_ptr<asio::ssl::context> StreamWriter::ssl_context() const {
+  return st_->transport && !st_->lost ? st_->transport->ssl_context() : nullptr;
+}
+
+std::optional<tls::PeerCertificate> StreamWriter::peer_certificate() const {
+  return detail::peer_certificate(ssl_object());
+}
+
+std::optional<tls::Cipher> StreamWriter::cipher() const { return detail::negotiated_cipher(ssl_object()); }
+
+std::optional<std::string> StreamWriter::tls_version() const { return detail::tls_version(ssl_object()); }
+
+namespace {
+
+Task<void> upgrade_to_tls(std::shared_ptr<StreamState> st, std::shared_ptr<asio::ssl::context> ctx,
+                          StartTlsOptions options) {
+  if (!ctx) throw ValueError("start_tls needs an SSL context");
   co_await st->drain();
   co_await st->flushed();
   auto* sock = st->transport ? st->transport->tcp_socket() : nullptr;
@@ -267,10 +360,72 @@ Task<void> StreamWriter::start_tls(std::shared_ptr<asio::ssl::context> ctx, std:
   // The socket now lives in `stream`; the old transport keeps a closed one
   // until the handshake is done, so calls meanwhile fail cleanly.
   const bool server = st->server_side;
-  if (!server) detail::prepare_tls_client(*stream, server_hostname);
-  co_await stream->async_handshake(server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
-                                   aio::use_task);
-  st->transport = detail::make_tls_transport(std::move(stream), std::move(ctx));
+  if (!server) detail::prepare_tls_client(*stream, options.server_hostname);
+  std::exception_ptr failure;
+  try {
+    co_await detail::tls_handshake(*stream,
+                                   server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
+                                   options.ssl_handshake_timeout);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    // Half a handshake leaves nothing to talk over: close, as asyncio does.
+    stream.reset();
+    st->connection_lost(nullptr);
+    std::rethrow_exception(failure);
+  }
+  st->transport = detail::make_tls_transport(std::move(stream), std::move(ctx), options.ssl_shutdown_timeout);
+}
+
+using detail::OwnedFd;
+
+Task<std::size_t> send_file(std::shared_ptr<StreamState> st, int fd, std::uint64_t offset,
+                            std::optional<std::uint64_t> count) {
+  if (count && *count == 0) throw ValueError("count must be a positive integer (got 0)");
+  co_return co_await st->sendfile(fd, offset, count.value_or(0));
+}
+
+Task<std::size_t> send_owned_file(std::shared_ptr<StreamState> st, OwnedFd file, std::uint64_t offset,
+                                  std::optional<std::uint64_t> count) {
+  co_return co_await send_file(std::move(st), file.get(), offset, count);
+}
+
+Task<std::size_t> raise_when_awaited(std::exception_ptr e) {
+  std::rethrow_exception(e);
+  co_return 0;
+}
+
+}  // namespace
+
+// Not coroutines: the options and the path are used (copied, opened) at the
+// call, so temporaries passed to them need not outlive it.
+Task<void> StreamWriter::start_tls(std::shared_ptr<asio::ssl::context> ctx) {
+  return upgrade_to_tls(st_, std::move(ctx), StartTlsOptions{});
+}
+
+Task<void> StreamWriter::start_tls(std::shared_ptr<asio::ssl::context> ctx, std::string server_hostname) {
+  StartTlsOptions options;
+  options.server_hostname = std::move(server_hostname);
+  return upgrade_to_tls(st_, std::move(ctx), std::move(options));
+}
+
+Task<void> StreamWriter::start_tls(std::shared_ptr<asio::ssl::context> ctx, const StartTlsOptions& options) {
+  return upgrade_to_tls(st_, std::move(ctx), options);
+}
+
+Task<std::size_t> StreamWriter::sendfile(int fd, std::uint64_t offset, std::optional<std::uint64_t> count) {
+  return send_file(st_, fd, offset, count);
+}
+
+Task<std::size_t> StreamWriter::sendfile(const std::filesystem::path& path, std::uint64_t offset,
+                                         std::optional<std::uint64_t> count) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    auto error = std::system_error(errno, std::system_category(), "sendfile: open " + path.string());
+    return raise_when_awaited(std::make_exception_ptr(std::move(error)));
+  }
+  return send_owned_file(st_, OwnedFd(fd), offset, count);
 }
 
 }  // namespace aio

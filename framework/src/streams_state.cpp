@@ -17,6 +17,8 @@
 #include <aio/exceptions.hpp>
 #include <aio/metrics.hpp>
 
+#include "streams_sendfile.hpp"
+
 namespace aio::detail {
 
 namespace {
@@ -45,9 +47,24 @@ void StreamState::end_reading() noexcept {
 StreamState::StreamState(std::size_t lim) : limit(lim) {}
 
 StreamState::StreamState(std::size_t lim, std::unique_ptr<Transport> t, bool is_server)
-    : transport(std::move(t)), server_side(is_server), limit(lim), started(std::chrono::steady_clock::now()) {
-  peer = transport->peername();
-  local = transport->sockname();
+    : transport(std::move(t)), server_side(is_server), limit(lim), started(std::chrono::steady_clock::now()) {}
+
+void StreamState::fetch_names() {
+  names_ = std::make_unique<Names>();
+  if (transport && !lost) {
+    names_->peer = transport->peername();
+    names_->local = transport->sockname();
+  }
+}
+
+const std::string& StreamState::peer() {
+  if (!names_) fetch_names();
+  return names_->peer;
+}
+
+const std::string& StreamState::local() {
+  if (!names_) fetch_names();
+  return names_->local;
 }
 
 StreamState::~StreamState() {
@@ -204,6 +221,9 @@ void StreamState::writelines(std::span<const std::string_view> parts) {
 
 void StreamState::queue(std::string_view data) {
   if (data.empty()) return;
+  // Checked here, off write()'s path to the socket: during a native
+  // sendfile every write comes here (inflight_ is never 0 then).
+  if (sendfile_active_) throw RuntimeError("unable to write; sendfile is in progress");
   wbuf.append(data);
   if (!paused_ && write_buffer_size() > high_) paused_ = true;
   start_flush();
@@ -254,16 +274,18 @@ asio::awaitable<void> StreamState::flush_loop(std::shared_ptr<StreamState> self)
     self->after_flush_progress();
   }
   self->flushing_ = false;
-  if (self->lost) co_return;
-  if (self->write_buffer_size() == 0) {
-    if (self->eof_pending_) {
-      self->eof_pending_ = false;
-      self->eof_written_ = true;
-      std::error_code ec;
-      self->transport->shutdown_send(ec);
-    }
-    if (self->closing) self->connection_lost(nullptr);
+  self->flush_done();
+}
+
+void StreamState::flush_done() {
+  if (lost || write_buffer_size() != 0) return;
+  if (eof_pending_) {
+    eof_pending_ = false;
+    eof_written_ = true;
+    std::error_code ec;
+    transport->shutdown_send(ec);
   }
+  if (closing) connection_lost(nullptr);
 }
 
 void StreamState::after_flush_progress() {
@@ -379,6 +401,7 @@ void StreamState::connection_lost(std::exception_ptr err) {
   whead = 0;
   paused_ = false;
   if (idle_) idle_->timer.cancel();
+  if (waiters_ && waiters_->sendfile) waiters_->sendfile->stop();
   if (waiters_) waiters_->drainers.wake_all();
   if (waiters_) waiters_->flushed.wake_all();
   if (waiters_) waiters_->closed.wake_all();
@@ -433,7 +456,7 @@ void StreamState::schedule_idle_check(std::chrono::steady_clock::time_point when
       self->schedule_idle_check(deadline);
       return;
     }
-    spdlog::debug("closing idle connection from {}", self->peer);
+    spdlog::debug("closing idle connection from {}", self->peer());
     if (self->metrics) self->metrics->idle_timeout();
     self->abort();
   });

@@ -22,7 +22,7 @@ namespace {
 using detail::ProcessState;
 using Output = std::pair<std::string, std::string>;
 
-std::shared_ptr<detail::StreamState> pipe_state(const asio::any_io_executor& ex, detail::ChildFd& fd,
+std::shared_ptr<detail::StreamState> pipe_state(const asio::any_io_executor& ex, detail::OwnedFd& fd,
                                                 std::size_t limit) {
   asio::posix::stream_descriptor pipe(ex, fd.get());
   fd.release();

@@ -27,6 +27,8 @@
 #include <aio/exceptions.hpp>
 #include <aio/use_task.hpp>
 
+#include "tls_handshake.hpp"
+
 namespace aio::detail {
 namespace {
 
@@ -63,7 +65,7 @@ class SocketTransport final : public Transport {
  public:
   explicit SocketTransport(Socket s) : socket_(std::move(s)) {
     std::error_code ec;
-    socket_.non_blocking(true, ec);
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);  // accepted sockets are already
     reactor_ = &asio::use_service<asio::detail::reactor>(asio::query(socket_.executor_ref(), asio::execution::context));
     const auto ref = socket_.reactor_ref(*reactor_, nullptr);
     events_ = SocketEvents::attach(*reactor_, *ref.data);
@@ -187,8 +189,9 @@ class SocketTransport final : public Transport {
 
 class TlsTransport final : public Transport {
  public:
-  TlsTransport(std::unique_ptr<TlsStream> s, std::shared_ptr<asio::ssl::context> ctx)
-      : ctx_(std::move(ctx)), stream_(std::move(s)) {}
+  TlsTransport(std::unique_ptr<TlsStream> s, std::shared_ptr<asio::ssl::context> ctx,
+               std::chrono::steady_clock::duration shutdown_timeout)
+      : ctx_(std::move(ctx)), stream_(std::move(s)), shutdown_timeout_(shutdown_timeout) {}
 
   asio::any_io_executor get_executor() noexcept override { return stream_->get_executor(); }
   bool speculative() const noexcept override { return false; }
@@ -226,6 +229,8 @@ class TlsTransport final : public Transport {
     auto& sock = stream_->lowest_layer();
     return sock.is_open() ? sock.native_handle() : -1;
   }
+  SSL* ssl_handle() noexcept override { return stream_->native_handle(); }
+  std::shared_ptr<asio::ssl::context> ssl_context() const override { return ctx_; }
   void shutdown_send(std::error_code& ec) override { ec = asio::error::operation_not_supported; }
   void close() noexcept override {
     std::error_code ec;
@@ -234,7 +239,7 @@ class TlsTransport final : public Transport {
 
   // Sends close_notify, as asyncio's SSL transport does on close(), then
   // closes the socket when the peer answers with its own or after
-  // `kShutdownTimeout`. The pending read, if any, is cancelled first and
+  // `shutdown_timeout_`. The pending read, if any, is cancelled first and
   // completes before the shutdown starts (both are queued, in that order).
   void close_gracefully() noexcept override {
     auto& sock = stream_->lowest_layer();
@@ -242,9 +247,9 @@ class TlsTransport final : public Transport {
     std::error_code ec;
     sock.cancel(ec);
     try {
-      auto start = [stream = stream_, ctx = ctx_]() mutable {
+      auto start = [stream = stream_, ctx = ctx_, timeout = shutdown_timeout_]() mutable {
         auto ex = stream->get_executor();
-        auto task = send_close_notify(std::move(stream), std::move(ctx));
+        auto task = send_close_notify(std::move(stream), std::move(ctx), timeout);
         asio::co_spawn(ex, std::move(task), asio::detached);
       };
       asio::post(stream_->get_executor(), std::move(start));
@@ -265,11 +270,10 @@ class TlsTransport final : public Transport {
   }
 
  private:
-  static constexpr auto kShutdownTimeout = std::chrono::seconds(5);
-
   static asio::awaitable<void> send_close_notify(std::shared_ptr<TlsStream> stream,
-                                                 std::shared_ptr<asio::ssl::context> ctx) {
-    asio::steady_timer deadline(stream->get_executor(), kShutdownTimeout);
+                                                 std::shared_ptr<asio::ssl::context> ctx,
+                                                 std::chrono::steady_clock::duration timeout) {
+    asio::steady_timer deadline(stream->get_executor(), timeout);
     auto on_deadline = [weak = std::weak_ptr<TlsStream>(stream)](const std::error_code& ec) {
       if (ec) return;
       if (auto s = weak.lock()) {
@@ -289,13 +293,14 @@ class TlsTransport final : public Transport {
 
   std::shared_ptr<asio::ssl::context> ctx_;  // outlives the stream
   std::shared_ptr<TlsStream> stream_;       // shared with send_close_notify while it runs
+  std::chrono::steady_clock::duration shutdown_timeout_;
 };
 
 }  // namespace
 
-std::unique_ptr<Transport> make_tcp_transport(asio::ip::tcp::socket socket) {
+std::unique_ptr<Transport> make_tcp_transport(asio::ip::tcp::socket socket, bool set_no_delay) {
   std::error_code ec;
-  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (set_no_delay) socket.set_option(asio::ip::tcp::no_delay(true), ec);
   return std::make_unique<SocketTransport<asio::ip::tcp::socket>>(std::move(socket));
 }
 
@@ -304,52 +309,18 @@ std::unique_ptr<Transport> make_unix_transport(asio::local::stream_protocol::soc
 }
 
 std::unique_ptr<Transport> make_tls_transport(std::unique_ptr<TlsStream> stream,
-                                              std::shared_ptr<asio::ssl::context> ctx) {
-  return std::make_unique<TlsTransport>(std::move(stream), std::move(ctx));
+                                              std::shared_ptr<asio::ssl::context> ctx,
+                                              std::chrono::steady_clock::duration shutdown_timeout) {
+  return std::make_unique<TlsTransport>(std::move(stream), std::move(ctx), shutdown_timeout);
 }
 
 void prepare_tls_client(TlsStream& stream, const std::string& server_hostname) {
-  if (!server_hostname.empty()) SSL_set_tlsext_host_name(stream.native_handle(), server_hostname.c_str());
-  SSL_CTX* ctx = SSL_get_SSL_CTX(stream.native_handle());
-  if ((SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) != 0) {
-    stream.set_verify_mode(asio::ssl::verify_peer);
-    stream.set_verify_callback(asio::ssl::host_name_verification(server_hostname));
-  }
+  prepare_client(stream, server_hostname);
 }
 
 asio::awaitable<void> tls_handshake(TlsStream& stream, asio::ssl::stream_base::handshake_type type,
                                     std::chrono::steady_clock::duration timeout) {
-  struct Guard {
-    bool done = false;
-    bool fired = false;
-  };
-  auto guard = std::make_shared<Guard>();
-  asio::steady_timer timer(stream.get_executor());
-  if (timeout.count() > 0) {
-    timer.expires_after(timeout);
-    auto* sock = &stream.lowest_layer();
-    auto on_timeout = [sock, guard](std::error_code ec) {
-      if (ec || guard->done) return;
-      guard->fired = true;
-      std::error_code ignored;
-      sock->close(ignored);
-    };
-    timer.async_wait(on_timeout);
-  }
-  std::error_code ec;
-  std::exception_ptr cancelled;
-  try {
-    co_await stream.async_handshake(type, aio::use_task);
-  } catch (const std::system_error& e) {
-    ec = e.code();
-  } catch (...) {
-    cancelled = std::current_exception();
-  }
-  guard->done = true;
-  timer.cancel();
-  if (cancelled) std::rethrow_exception(cancelled);
-  if (guard->fired) throw TimeoutError("TLS handshake timed out");
-  if (ec) throw std::system_error(ec, "TLS handshake");
+  co_await handshake_within(stream, type, timeout);
 }
 
 std::string format_endpoint(const asio::ip::tcp::endpoint& ep) {

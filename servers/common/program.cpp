@@ -23,9 +23,14 @@ ServerProgram::ServerProgram(std::string name, std::string description, std::uin
     add_env_option(app_, "listen", listen_, "HOST:PORT to listen on ([::]:PORT for IPv6; port 0: any free port)")
         ->check(check_host_port);
   } else {
-    add_env_option(app_, "host", c.host, "address to listen on");
+    add_env_option(app_, "host", c.host,
+                   "address to listen on (\"\": every IPv4 and IPv6 interface; \"::\": every IPv6 one)");
     add_env_option(app_, "port", c.port, "port to listen on (0: any free port; the log says which)");
   }
+  app_.add_flag("--systemd", c.systemd,
+                "serve the listening sockets systemd passes (LISTEN_FDS, LISTEN_PID: socket activation) "
+                "instead of binding the address")
+      ->envname("AIO_SYSTEMD");
   add_env_option(app_, "metrics-host", c.metrics_host, "address of the Prometheus /metrics endpoint");
   add_env_option(app_, "metrics-port", c.metrics_port, "port of the /metrics endpoint (0: any free port)");
   add_env_option(app_, "threads", c.threads, "event loops, one per thread, each with its own SO_REUSEPORT listener")

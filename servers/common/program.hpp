@@ -2,7 +2,8 @@
 //
 // The common flags (each also read from AIO_<FLAG>),
 // logging to stderr, TLS, metrics (server + process + loop lag on
-// --metrics-port), --threads loops with SO_REUSEPORT listeners, and the
+// --metrics-port), --threads loops with SO_REUSEPORT listeners (or
+// --systemd: the sockets systemd passed, shared by the loops), and the
 // SIGTERM/SIGINT drain. A server program adds its own flags to app(), then
 // hands run() the function that sets up one loop and returns its handler:
 //
@@ -38,7 +39,7 @@ namespace aio::program {
 
 // The flags every sample server has.
 struct ServerConfig {
-  std::string host = "0.0.0.0";
+  std::string host = "0.0.0.0";  // "": every interface, IPv4 and IPv6; "::": every IPv6 one
   std::uint16_t port = 0;
   std::string metrics_host = "0.0.0.0";
   std::uint16_t metrics_port = 0;
@@ -48,6 +49,7 @@ struct ServerConfig {
   std::string idle_timeout = "0s";
   std::string shutdown_timeout = "10s";
   std::string log_level = "info";
+  bool systemd = false;  // serve the sockets of LISTEN_FDS (socket activation) instead of host/port
 };
 
 // What the setup function gets on each loop's thread.

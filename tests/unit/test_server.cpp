@@ -3,11 +3,19 @@
 // test_streams.py and test_server.py.
 #include <harness.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
+
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <optional>
@@ -20,6 +28,7 @@
 #include <aio/connection.hpp>
 #include <aio/metrics.hpp>
 #include <aio/server.hpp>
+#include <aio/socket_activation.hpp>
 #include <aio/streams.hpp>
 
 using namespace std::chrono_literals;
@@ -388,22 +397,6 @@ TEST_CASE("a Unix server serves and removes its socket file on close", "[server]
   }());
 }
 
-TEST_CASE("TLS over a Unix socket is refused with ValueError on both ends, not ignored", "[server][tls]") {
-  run_test([]() -> Task<> {
-    const auto path = (std::filesystem::temp_directory_path() / ("aio-test-tls-" + std::to_string(::getpid()) + ".sock")).string();
-    aio::ServerOptions tls_server;
-    tls_server.ssl = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-    CHECK((co_await caught<aio::ValueError>(aio::start_unix_server(line_echo, path, tls_server))).has_value());
-    CHECK_FALSE(std::filesystem::exists(path));
-    auto server = co_await aio::start_unix_server(line_echo, path);
-    aio::ConnectOptions tls_client;
-    tls_client.ssl = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    tls_client.server_hostname = "localhost";
-    CHECK((co_await caught<aio::ValueError>(aio::open_unix_connection(path, tls_client))).has_value());
-    co_await shutdown(server);
-  }());
-}
-
 TEST_CASE("write_eof half-closes: the server still answers after the client's EOF", "[server]") {
   run_test([]() -> Task<> {
     aio::ClientConnected upper = [](StreamReader r, StreamWriter w) -> Task<> {
@@ -643,4 +636,320 @@ TEST_CASE("open_connection's timeout does not fire after the connection is made"
     w.close();
     co_await shutdown(server);
   }());
+}
+
+// ---------------------------------------------------------------- binding as asyncio
+
+namespace {
+
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+
+// A round trip through a server at host:port.
+Task<std::string> ping(std::string host, std::uint16_t port) {
+  auto [r, w] = co_await aio::open_connection(std::move(host), port);
+  w.write("ping\n");
+  auto line = co_await aio::wait_for(r.readline(), 5s);
+  w.close();
+  co_return line;
+}
+
+// A TCP socket on 127.0.0.1 port 0, bound, listening with `backlog` unless it is negative.
+int tcp_socket_on_loopback(int backlog) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  if (backlog >= 0) REQUIRE(::listen(fd, backlog) == 0);
+  return fd;
+}
+
+std::uint16_t port_of(int fd) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+TEST_CASE("host \"\" listens on every IPv4 and IPv6 interface, one socket each, on one port", "[server][bind]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(line_echo, "", 0);
+    const std::string p = std::to_string(server.port());
+    auto names = server.sockets();
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"0.0.0.0:" + p, "[::]:" + p});
+    CHECK(co_await ping("127.0.0.1", server.port()) == "ping\n");
+    CHECK(co_await ping("::1", server.port()) == "ping\n");
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("host \"::\" answers on ::1 and, IPV6_V6ONLY as asyncio, leaves IPv4 to others", "[server][bind]") {
+  run_test([]() -> Task<> {
+    auto server = co_await aio::start_server(line_echo, "::", 0);
+    CHECK(server.sockets() == std::vector<std::string>{"[::]:" + std::to_string(server.port())});
+    CHECK(co_await ping("::1", server.port()) == "ping\n");
+    // A dual-stack [::] would hold the IPv4 port too, and this bind would fail.
+    const int v4 = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server.port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(::bind(v4, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    ::close(v4);
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("a list of hosts binds each address once, all on the first one's port", "[server][bind]") {
+  run_test([]() -> Task<> {
+    std::vector<std::string> hosts{"127.0.0.1", "::1", "127.0.0.1"};
+    const aio::ServerOptions options;
+    auto server = co_await aio::start_server(line_echo, hosts, 0, options);
+    const std::string p = std::to_string(server.port());
+    CHECK(server.sockets() == std::vector<std::string>{"127.0.0.1:" + p, "[::1]:" + p});
+    CHECK(co_await ping("127.0.0.1", server.port()) == "ping\n");
+    CHECK(co_await ping("::1", server.port()) == "ping\n");
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("bind errors say which address, as asyncio; no bindable address at all is EADDRNOTAVAIL", "[server][bind]") {
+  run_test([]() -> Task<> {
+    auto first = co_await aio::start_server(line_echo, "127.0.0.1", 0);
+    auto taken = co_await caught<std::system_error>(aio::start_server(line_echo, "127.0.0.1", first.port()));
+    REQUIRE(taken.has_value());
+    CHECK(taken->code().value() == EADDRINUSE);
+    CHECK(std::string(taken->what()).find("error while attempting to bind on address 127.0.0.1:" +
+                                          std::to_string(first.port())) != std::string::npos);
+    // 192.0.2.1 (TEST-NET-1) is on no interface here: skipped, as asyncio
+    // skips a family the machine lacks, and then nothing is left.
+    auto nowhere = co_await caught<std::system_error>(aio::start_server(line_echo, "192.0.2.1", 0));
+    REQUIRE(nowhere.has_value());
+    CHECK(nowhere->code().value() == EADDRNOTAVAIL);
+    CHECK(std::string(nowhere->what()).find("could not bind on any address") != std::string::npos);
+    co_await shutdown(first);
+  }());
+}
+
+TEST_CASE("start_serving = false binds without listening until start_serving()", "[server][bind]") {
+  run_test([]() -> Task<> {
+    aio::ServerOptions options;
+    options.start_serving = false;
+    auto server = co_await aio::start_server(line_echo, "127.0.0.1", 0, options);
+    REQUIRE(server.port() != 0);
+    CHECK_FALSE(server.is_serving());
+    auto refused = co_await caught<std::system_error>(aio::open_connection("127.0.0.1", server.port()));
+    REQUIRE(refused.has_value());
+    CHECK(refused->code().value() == ECONNREFUSED);
+    co_await server.start_serving();
+    CHECK(server.is_serving());
+    co_await server.start_serving();  // serving already: nothing happens
+    CHECK(co_await ping("127.0.0.1", server.port()) == "ping\n");
+    co_await shutdown(server);
+    CHECK((co_await caught<aio::RuntimeError>(server.start_serving())).has_value());
+  }());
+}
+
+TEST_CASE("serve_forever starts a server made with start_serving = false", "[server][bind]") {
+  run_test([]() -> Task<> {
+    aio::ServerOptions options;
+    options.start_serving = false;
+    auto server = co_await aio::start_server(line_echo, "127.0.0.1", 0, options);
+    auto forever = aio::create_task(server.serve_forever());
+    while (!server.is_serving()) co_await aio::sleep(1ms);  // the task starts on a later loop turn
+    CHECK(co_await ping("127.0.0.1", server.port()) == "ping\n");
+    forever.cancel();
+    CHECK((co_await caught<aio::CancelledError>(forever.join())).has_value());
+    CHECK_FALSE(server.is_serving());
+  }());
+}
+
+TEST_CASE("keep_alive sets SO_KEEPALIVE on the accepted connections, and only with it", "[server][bind]") {
+  run_test([]() -> Task<> {
+    for (const bool keep_alive : {true, false}) {
+      int seen = -1;
+      aio::ClientConnected probe = [&seen](StreamReader r, StreamWriter w) -> Task<> {
+        socklen_t len = sizeof seen;
+        ::getsockopt(w.native_handle(), SOL_SOCKET, SO_KEEPALIVE, &seen, &len);
+        co_await line_echo(r, w);
+      };
+      aio::ServerOptions options;
+      options.keep_alive = keep_alive;
+      auto server = co_await aio::start_server(probe, "127.0.0.1", 0, options);
+      CHECK(co_await ping("127.0.0.1", server.port()) == "ping\n");
+      CHECK(seen == (keep_alive ? 1 : 0));
+      co_await shutdown(server);
+    }
+  }());
+}
+
+// ---------------------------------------------------------------- start_server(fd), listen_fds
+
+TEST_CASE("start_server(fd) serves a listening socket and closes it with the server", "[server][fd]") {
+  const int fd = tcp_socket_on_loopback(7);
+  const std::uint16_t port = port_of(fd);
+  run_test([fd, port]() -> Task<> {
+    auto server = co_await aio::start_server(line_echo, fd);
+    CHECK(server.port() == port);
+    CHECK(server.sockets() == std::vector<std::string>{"127.0.0.1:" + std::to_string(port)});
+    CHECK(co_await ping("127.0.0.1", port) == "ping\n");
+    co_await shutdown(server);
+    CHECK_FALSE(is_open(fd));
+  }());
+}
+
+TEST_CASE("start_server(fd) listens on a socket that is only bound, honouring start_serving", "[server][fd]") {
+  const int fd = tcp_socket_on_loopback(-1);
+  const std::uint16_t port = port_of(fd);
+  run_test([fd, port]() -> Task<> {
+    aio::ServerOptions options;
+    options.start_serving = false;
+    auto server = co_await aio::start_server(line_echo, fd, options);
+    CHECK((co_await caught<std::system_error>(aio::open_connection("127.0.0.1", port))).has_value());
+    co_await server.start_serving();
+    CHECK(co_await ping("127.0.0.1", port) == "ping\n");
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("connections queued before serving, more than one wakeup takes, are all accepted and served",
+          "[server][accept]") {
+  const int fd = tcp_socket_on_loopback(1024);
+  const std::uint16_t port = port_of(fd);
+  run_test([fd, port]() -> Task<> {
+    aio::ServerOptions options;
+    options.start_serving = false;
+    auto server = co_await aio::start_server(line_echo, fd, options);
+    // The kernel completes these handshakes and queues them on the listener,
+    // which nobody accepts from yet: serving then finds 200 waiting at once.
+    std::vector<std::pair<StreamReader, StreamWriter>> clients;
+    for (int i = 0; i < 200; ++i) {
+      clients.push_back(co_await aio::open_connection("127.0.0.1", port));
+      clients.back().second.write("ping " + std::to_string(i) + "\n");
+    }
+    co_await server.start_serving();
+    for (int i = 0; i < 200; ++i)
+      CHECK(co_await aio::wait_for(clients[i].first.readline(), 5s) == "ping " + std::to_string(i) + "\n");
+    for (auto& [r, w] : clients) w.close();
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("an accepted connection is non-blocking, close-on-exec and has TCP_NODELAY", "[server][accept]") {
+  run_test([]() -> Task<> {
+    int nodelay = -1, status = -1, fd_flags = -1;
+    aio::ClientConnected probe = [&](StreamReader r, StreamWriter w) -> Task<> {
+      socklen_t len = sizeof nodelay;
+      ::getsockopt(w.native_handle(), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len);
+      status = ::fcntl(w.native_handle(), F_GETFL);
+      fd_flags = ::fcntl(w.native_handle(), F_GETFD);
+      co_await line_echo(r, w);
+    };
+    auto server = co_await aio::start_server(probe, "127.0.0.1", 0);
+    CHECK(co_await ping("127.0.0.1", server.port()) == "ping\n");
+    CHECK(nodelay == 1);
+    CHECK((status & O_NONBLOCK) != 0);
+    CHECK((fd_flags & FD_CLOEXEC) != 0);
+    co_await shutdown(server);
+  }());
+}
+
+TEST_CASE("start_server(fd) refuses what is not a stream socket, closing the descriptor", "[server][fd]") {
+  const std::size_t before = open_descriptors();
+  run_test([]() -> Task<> {
+    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(udp >= 0);
+    CHECK((co_await caught<aio::ValueError>(aio::start_server(line_echo, udp))).has_value());
+    auto invalid = co_await caught<std::system_error>(aio::start_server(line_echo, -1));
+    REQUIRE(invalid.has_value());
+    CHECK(invalid->code().value() == EBADF);
+    { auto dropped = aio::start_server(line_echo, tcp_socket_on_loopback(1)); }  // never awaited: still closed
+  }());
+  CHECK(open_descriptors() == before);
+}
+
+TEST_CASE("start_server(fd) serves a Unix socket and leaves its file to whoever bound it", "[server][fd]") {
+  const auto path =
+      (std::filesystem::temp_directory_path() / ("aio-test-fd-" + std::to_string(::getpid()) + ".sock")).string();
+  ::unlink(path.c_str());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+  run_test([fd, path]() -> Task<> {
+    auto server = co_await aio::start_server(line_echo, fd);
+    CHECK(server.sockets() == std::vector<std::string>{path});
+    CHECK(server.port() == 0);
+    auto [r, w] = co_await aio::open_unix_connection(path);
+    w.write("inherited\n");
+    CHECK(co_await r.readline() == "inherited\n");
+    w.close();
+    co_await shutdown(server);
+  }());
+  CHECK(std::filesystem::exists(path));
+  ::unlink(path.c_str());
+}
+
+TEST_CASE("listen_fds takes the sockets passed to this process from 3 on and clears the variables",
+          "[server][fd]") {
+  // Descriptor 3 may be this process's own already: keep it aside meanwhile.
+  const int saved = ::fcntl(3, F_DUPFD_CLOEXEC, 10);
+  const int listener = tcp_socket_on_loopback(4);
+  const std::uint16_t port = port_of(listener);
+  if (listener != 3) {
+    REQUIRE(::dup2(listener, 3) == 3);  // dup2: not close-on-exec, as a launcher passes it
+    ::close(listener);
+  } else {
+    REQUIRE(::fcntl(3, F_SETFD, 0) == 0);
+  }
+  auto pid_text = [](pid_t pid) { return std::to_string(pid); };
+
+  ::unsetenv("LISTEN_PID");
+  ::setenv("LISTEN_FDS", "1", 1);
+  CHECK(aio::listen_fds().empty());  // for no process in particular
+
+  ::setenv("LISTEN_PID", pid_text(::getppid()).c_str(), 1);
+  ::setenv("LISTEN_FDS", "1", 1);
+  CHECK(aio::listen_fds().empty());  // a parent's, inherited through a fork
+  CHECK(std::getenv("LISTEN_PID") == nullptr);
+  CHECK(std::getenv("LISTEN_FDS") == nullptr);
+
+  ::setenv("LISTEN_PID", "12x", 1);
+  ::setenv("LISTEN_FDS", "1", 1);
+  CHECK_THROWS_AS(aio::listen_fds(), aio::ValueError);
+  CHECK(std::getenv("LISTEN_PID") == nullptr);
+
+  ::setenv("LISTEN_PID", pid_text(::getpid()).c_str(), 1);
+  ::setenv("LISTEN_FDS", "1", 1);
+  CHECK(aio::listen_fds(false) == std::vector<int>{3});
+  CHECK(std::getenv("LISTEN_FDS") != nullptr);  // kept when asked to
+  ::setenv("LISTEN_FDNAMES", "echo", 1);
+  CHECK(aio::listen_fds() == std::vector<int>{3});
+  CHECK((::fcntl(3, F_GETFD) & FD_CLOEXEC) != 0);
+  CHECK(std::getenv("LISTEN_PID") == nullptr);
+  CHECK(std::getenv("LISTEN_FDS") == nullptr);
+  CHECK(std::getenv("LISTEN_FDNAMES") == nullptr);
+  CHECK(aio::listen_fds().empty());  // once only
+
+  run_test([port]() -> Task<> {
+    auto server = co_await aio::start_server(line_echo, 3);
+    CHECK(co_await ping("127.0.0.1", port) == "ping\n");
+    co_await shutdown(server);
+  }());
+  CHECK_FALSE(is_open(3));
+  if (saved >= 0) {
+    ::dup2(saved, 3);
+    ::close(saved);
+  }
 }

@@ -13,11 +13,15 @@
 #include <asio/detached.hpp>
 #include <asio/ssl/context.hpp>
 
+#include <array>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <aio/connection.hpp>
 #include <aio/detail/stream_state.hpp>
@@ -323,6 +327,121 @@ TEST_CASE("readuntil over the limit leaves the data buffered, found or not", "[s
     REQUIRE(e.has_value());
     CHECK(std::string(e->what()).find("is found") != std::string::npos);
     CHECK(buffered(r) == "some dataAAA");
+  }());
+}
+
+// asyncio 3.13's readuntil with a tuple of separators.
+TEST_CASE("readuntil rejects an empty list of separators and an empty separator in a list", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    const std::vector<std::string_view> none;
+    auto e = co_await caught<aio::ValueError>(r.readuntil(std::span<const std::string_view>(none)));
+    REQUIRE(e.has_value());
+    CHECK(std::string(e->what()).find("Separator should contain") != std::string::npos);
+    const std::array<std::string_view, 1> empty{""};
+    e = co_await caught<aio::ValueError>(r.readuntil(empty));
+    REQUIRE(e.has_value());
+    CHECK(std::string(e->what()).find("Separator should be") != std::string::npos);
+  }());
+}
+
+TEST_CASE("readuntil with several separators stops at the first end position, even of a longer match", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    const std::array<std::string_view, 2> eol{"\r", "\n"};
+    r.feed_data("line 1\nline 2\r");
+    CHECK(co_await r.readuntil(eol) == "line 1\n");
+    CHECK(co_await r.readuntil(eol) == "line 2\r");
+    CHECK(buffered(r) == "");
+    r.feed_data("ABCDEFG");
+    const std::array<std::string_view, 2> seps{"DEF", "BCDE"};
+    CHECK(co_await r.readuntil(seps) == "ABCDE");
+    CHECK(buffered(r) == "FG");
+  }());
+}
+
+TEST_CASE("readuntil with several separators takes the shortest one found for the limit", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r(3);
+    r.feed_data("some dataA");
+    const std::array<std::string_view, 2> seps{"A", "ome dataA"};
+    auto e = co_await caught<aio::LimitOverrunError>(r.readuntil(seps));
+    REQUIRE(e.has_value());
+    CHECK(std::string(e->what()).find("is found") != std::string::npos);
+    CHECK(e->consumed == 9);
+    CHECK(buffered(r) == "some dataA");
+  }());
+}
+
+TEST_CASE("readuntil with two separators ending at the same byte counts the shorter one as the match", "[streams]") {
+  run_test([]() -> Task<> {
+    // "ab" starts at 1 (within the limit), "b" at 2 (beyond it): asyncio
+    // sorts by length and keeps the first of equal ends, so "b" matched.
+    StreamReader r(1);
+    r.feed_data("xab");
+    const std::array<std::string_view, 2> seps{"ab", "b"};
+    auto e = co_await caught<aio::LimitOverrunError>(r.readuntil(seps));
+    REQUIRE(e.has_value());
+    CHECK(e->consumed == 2);
+    CHECK(buffered(r) == "xab");
+  }());
+}
+
+TEST_CASE("readuntil with a long and a short separator keeps its offset from going negative", "[streams]") {
+  run_test([]() -> Task<> {
+    // CPython's test_readuntil_multi_separator_negative_offset: the buffer
+    // fits the short separator but not the long one.
+    StreamReader r;
+    r.feed_data("data");
+    const std::array<std::string_view, 2> seps{"A", "long sep"};
+    auto h = co_await pending(r.readuntil(seps));
+    r.feed_data("Z");
+    co_await aio::sleep(0s);
+    r.feed_data("Aaaa");
+    CHECK(co_await h.join() == "dataZA");
+    CHECK(buffered(r) == "aaa");
+  }());
+}
+
+TEST_CASE("readuntil finds one of several separators split across chunks", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    const std::vector<std::string_view> seps{"\r\n", "\n\n"};
+    auto h = co_await pending(r.readuntil(seps));
+    r.feed_data("abc\r");
+    co_await aio::sleep(0s);
+    CHECK_FALSE(h.done());
+    r.feed_data("\nrest");
+    CHECK(co_await h.join() == "abc\r\n");
+    CHECK(buffered(r) == "rest");
+    r.feed_data("\n\n");
+    CHECK(co_await r.readuntil(seps) == "rest\n\n");
+  }());
+}
+
+TEST_CASE("readuntil with several separators at EOF raises IncompleteReadError with everything left", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    r.feed_data("no end\r");
+    r.feed_eof();
+    const std::array<std::string_view, 2> seps{"\r\n", "\n"};
+    auto e = co_await caught<aio::IncompleteReadError>(r.readuntil(seps));
+    REQUIRE(e.has_value());
+    CHECK(e->partial == "no end\r");
+    CHECK_FALSE(e->expected.has_value());
+    CHECK(buffered(r) == "");
+  }());
+}
+
+TEST_CASE("readuntil copies a braced list of separators, so the Task outlives the list", "[streams]") {
+  run_test([]() -> Task<> {
+    StreamReader r;
+    // The list's array is gone at the end of this statement; the Task has
+    // not started yet (g++ 12 rejects the list inside a co_await itself).
+    auto t = r.readuntil({std::string("--boundary--"), std::string("\n")});
+    r.feed_data("part--boundary--tail");
+    CHECK(co_await std::move(t) == "part--boundary--");
+    CHECK(buffered(r) == "tail");
   }());
 }
 

@@ -88,7 +88,7 @@ TEST_CASE("the stream state's hot members lie in what a read prefetches from its
     CHECK(static_cast<const char*>(hot) < end);
   }
   for (const void* cold : {static_cast<const void*>(&st.limit), static_cast<const void*>(&st.writers),
-                           static_cast<const void*>(&st.peer), static_cast<const void*>(&st.srv_next)}) {
+                           static_cast<const void*>(&st.server), static_cast<const void*>(&st.srv_next)}) {
     CHECK(static_cast<const char*>(cold) >= end);
   }
   // The private hot members lie between the public ones and the read's

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <ctime>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <span>
@@ -29,6 +30,7 @@ class ServerMetrics;
 
 namespace aio::detail {
 
+class SendfileWait;
 class ServerCore;
 class StreamState;
 
@@ -113,6 +115,10 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   asio::awaitable<void> wait_closed();
   asio::any_io_executor executor() const { return transport ? transport->get_executor() : asio::any_io_executor(); }
 
+  // loop.sendfile over this connection (streams_sendfile.cpp); `count` 0:
+  // up to the file's end. Returns the bytes sent.
+  asio::awaitable<std::size_t> sendfile(int fd, std::uint64_t offset, std::uint64_t count);
+
   void arm_idle_timer(std::chrono::steady_clock::duration idle);
   // Called when the handler returns; detaches from the server if closed.
   void mark_handler_done();
@@ -156,6 +162,12 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void queue(std::string_view data);
   void after_flush_progress();
   void start_flush();
+  // What follows the last flush: the pending write_eof, the deferred close.
+  void flush_done();
+  asio::awaitable<void> sendfile_native(int fd, std::uint64_t offset, std::uint64_t count, std::size_t& total,
+                                        bool& unavailable);
+  asio::awaitable<void> sendfile_fallback(int fd, std::uint64_t offset, std::uint64_t count, std::size_t& total);
+  void end_native_sendfile() noexcept;
   static asio::awaitable<void> flush_loop(std::shared_ptr<StreamState> self);
   void schedule_idle_check(std::chrono::steady_clock::time_point when);
 
@@ -167,6 +179,8 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     WaitList drainers;
     WaitList flushed;
     WaitList closed;
+    // A native sendfile's writability wait: connection_lost() stops it.
+    SendfileWait* sendfile = nullptr;
   };
   struct IdleTimer {
     explicit IdleTimer(const asio::any_io_executor& ex) : timer(ex) {}
@@ -206,6 +220,10 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   bool eof_pending_ = false;
   bool eof_written_ = false;
   bool aborting_ = false;  // abort(): no orderly close (no TLS close_notify)
+  // A native sendfile owns the socket: it holds flushing_ (no flusher
+  // starts), inflight_ counts what is left of the file (so write() takes the
+  // queueing path), and queue() refuses new bytes.
+  bool sendfile_active_ = false;
   std::unique_ptr<IdleTimer> idle_;
   // Stamped on every read and write while an idle timeout is armed: here
   // rather than in IdleTimer, so that it is among the hot members.
@@ -231,12 +249,21 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   std::size_t high_ = 64 * 1024;
   std::size_t low_ = 16 * 1024;
   std::exception_ptr lost_error_;
+  struct Names {
+    std::string peer, local;
+  };
+  std::unique_ptr<Names> names_;
+  void fetch_names();
 
  public:
   std::size_t limit;
   // How many StreamWriter handles exist; the last one to go closes.
   std::size_t writers = 0;
-  std::string peer, local;
+  // The peer's and the socket's names: asked of the transport on first use
+  // and kept, so that a connection nobody asks pays no getpeername() and
+  // getsockname() at accept, nor 64 bytes while it lives.
+  const std::string& peer();
+  const std::string& local();
   std::shared_ptr<ServerCore> server;
   StreamState* srv_prev = nullptr;
   StreamState* srv_next = nullptr;

@@ -68,15 +68,25 @@ class Transport {
   virtual asio::ip::tcp::socket* tcp_socket() noexcept { return nullptr; }
   // The socket's descriptor (-1 once closed).
   virtual int native_handle() noexcept = 0;
+  // TLS transports: the OpenSSL connection and the context it was made
+  // from (asyncio's "ssl_object" and "sslcontext"); others have neither.
+  virtual SSL* ssl_handle() noexcept { return nullptr; }
+  virtual std::shared_ptr<asio::ssl::context> ssl_context() const { return nullptr; }
 };
 
 using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
 
-std::unique_ptr<Transport> make_tcp_transport(asio::ip::tcp::socket socket);
+// Sets TCP_NODELAY unless told the socket has it already (accepted from a
+// listener that has it).
+std::unique_ptr<Transport> make_tcp_transport(asio::ip::tcp::socket socket, bool set_no_delay = true);
 std::unique_ptr<Transport> make_unix_transport(asio::local::stream_protocol::socket socket);
-// Keeps `ctx` alive as long as the stream.
-std::unique_ptr<Transport> make_tls_transport(std::unique_ptr<TlsStream> stream,
-                                              std::shared_ptr<asio::ssl::context> ctx);
+// Keeps `ctx` alive as long as the stream. An orderly close sends
+// close_notify and waits up to `shutdown_timeout` for the peer's before it
+// closes the socket (asyncio's ssl_shutdown_timeout).
+inline constexpr std::chrono::steady_clock::duration default_tls_shutdown_timeout = std::chrono::seconds(5);
+std::unique_ptr<Transport> make_tls_transport(
+    std::unique_ptr<TlsStream> stream, std::shared_ptr<asio::ssl::context> ctx,
+    std::chrono::steady_clock::duration shutdown_timeout = default_tls_shutdown_timeout);
 
 // Sets SNI and (when the context verifies peers) host name verification.
 void prepare_tls_client(TlsStream& stream, const std::string& server_hostname);
